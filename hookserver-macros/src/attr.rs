@@ -1,0 +1,168 @@
+//! Parsing of the `#[webhook_endpoint(...)]` arguments.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::{Error, Lit, LitStr, Result, Token};
+
+mod kw {
+    syn::custom_keyword!(path);
+}
+
+/// What the attribute said: at most one path, with the literal kept for spans.
+#[derive(Default)]
+pub(crate) struct EndpointArgs {
+    pub(crate) path: Option<LitStr>,
+}
+
+impl EndpointArgs {
+    /// Parses the attribute's tokens (what stands between the parentheses).
+    pub(crate) fn parse_tokens(tokens: TokenStream) -> Result<Self> {
+        Parser::parse2(Self::parse_all, tokens)
+    }
+
+    fn parse_all(input: ParseStream<'_>) -> Result<Self> {
+        let mut args = EndpointArgs::default();
+        let mut errors: Option<Error> = None;
+        let mut push = |err: Error| match &mut errors {
+            Some(all) => all.combine(err),
+            None => errors = Some(err),
+        };
+        while !input.is_empty() {
+            match parse_one(input) {
+                Ok(given) => {
+                    if args.path.is_some() {
+                        push(Error::new(
+                            given.key_span,
+                            "the path is given more than once; keep one `path = \"...\"` or one \"name\"",
+                        ));
+                    } else {
+                        args.path = Some(given.value);
+                    }
+                }
+                Err(err) => {
+                    push(err);
+                    // Skip to the next comma so that one mistake does not hide the others.
+                    while !input.is_empty() && !input.peek(Token![,]) {
+                        let _ = input.parse::<proc_macro2::TokenTree>();
+                    }
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            if let Err(err) = input.parse::<Token![,]>() {
+                push(err);
+                break;
+            }
+        }
+        match errors {
+            Some(err) => Err(err),
+            None => Ok(args),
+        }
+    }
+}
+
+/// One argument: `"name"` or `path = "name"`.
+struct Given {
+    key_span: Span,
+    value: LitStr,
+}
+
+fn parse_one(input: ParseStream<'_>) -> Result<Given> {
+    let lookahead = input.lookahead1();
+    if lookahead.peek(Lit) {
+        let lit: Lit = input.parse()?;
+        let span = lit.span();
+        return Ok(Given {
+            key_span: span,
+            value: expect_str(lit)?,
+        });
+    }
+    if lookahead.peek(kw::path) {
+        let key: kw::path = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let value = if input.peek(Lit) {
+            expect_str(input.parse()?)?
+        } else {
+            let expr: syn::Expr = input.parse()?;
+            return Err(Error::new_spanned(
+                expr,
+                "the path must be a string literal, like `path = \"say_hello\"`",
+            ));
+        };
+        return Ok(Given {
+            key_span: key.span,
+            value,
+        });
+    }
+    if input.peek(syn::Ident) {
+        let ident: syn::Ident = input.parse()?;
+        return Err(Error::new(
+            ident.span(),
+            format!(
+                "unknown key `{ident}`; the only key is `path`, as in `#[webhook_endpoint(path = \"say_hello\")]`"
+            ),
+        ));
+    }
+    let mut err = lookahead.error();
+    err.combine(Error::new(
+        input.span(),
+        "expected `#[webhook_endpoint]`, `#[webhook_endpoint(\"name\")]` or `#[webhook_endpoint(path = \"name\")]`",
+    ));
+    Err(err)
+}
+
+fn expect_str(lit: Lit) -> Result<LitStr> {
+    match lit {
+        Lit::Str(s) => Ok(s),
+        other => Err(Error::new_spanned(
+            other,
+            "the path must be a string literal, like `\"say_hello\"`",
+        )),
+    }
+}
+
+impl Parse for EndpointArgs {
+    fn parse(input: ParseStream<'_>) -> Result<Self> {
+        Self::parse_all(input)
+    }
+}
+
+/// Checks a path literal and returns it trimmed of `/` at both ends.
+///
+/// The rule is the runtime's too (`hookserver::registry::normalize_path`): a path
+/// is one or more non-empty segments of visible ASCII other than `{`, `}`, `?`,
+/// `#`, `%` and `\`, separated by `/`.
+pub(crate) fn check_path(lit: &LitStr) -> Result<String> {
+    let raw = lit.value();
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::new(
+            lit.span(),
+            "the path is empty; write a name such as `\"say_hello\"`, or leave the parentheses out to use the fn's name",
+        ));
+    }
+    if let Some(bad) = trimmed
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '{' | '}' | '?' | '#' | '%' | '\\'))
+    {
+        let shown = if bad == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}`", bad.escape_default())
+        };
+        return Err(Error::new(
+            lit.span(),
+            format!(
+                "the path contains {shown}; use letters, digits, `-`, `_`, `.` and `/` only, like `\"say_hello\"` (paths are fixed: no `{{param}}` segments)"
+            ),
+        ));
+    }
+    if trimmed.split('/').any(str::is_empty) {
+        return Err(Error::new(
+            lit.span(),
+            "the path has an empty segment (`//`); write it as `\"a/b\"`",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}

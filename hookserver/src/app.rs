@@ -1,0 +1,151 @@
+//! The actix-web application: routing, the secret check, body limits, the panic guard
+//! and the log line of each delivery.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, ResponseError};
+use futures_util::FutureExt;
+
+use crate::handler::Delivery;
+use crate::registry::Endpoint;
+use crate::rejection::{json_error, Rejection};
+use crate::secret::{Secret, SecretCheck, SECRET_HEADER};
+
+/// What every worker shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) table: HashMap<Box<str>, Endpoint>,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) body_limit: usize,
+    pub(crate) landing: Bytes,
+}
+
+/// Builds the application of one worker.
+pub(crate) fn app(
+    shared: web::Data<Shared>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = shared.body_limit;
+    App::new()
+        .app_data(shared)
+        // Limits actix-web's own body extractors (used by `add_webhook` handlers).
+        .app_data(web::PayloadConfig::new(limit))
+        .route("/", web::get().to(landing))
+        .route("/healthz", web::get().to(healthz))
+        .service(web::resource("/webhooks/{name:.*}").to(dispatch))
+        .default_service(web::to(not_found))
+}
+
+async fn landing(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(shared.landing.clone())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(r#"{"status":"ok"}"#)
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    json_error(
+        StatusCode::NOT_FOUND,
+        &format!("no route for {} {}", req.method(), req.path()),
+    )
+}
+
+/// Every request under `/webhooks/`.
+async fn dispatch(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> HttpResponse {
+    let started = Instant::now();
+    let (response, event) = deliver(&req, payload, &shared).await;
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    let (action, scope) = match &event {
+        Some((action, scope)) => (action.as_str(), scope.as_str()),
+        None => ("-", "-"),
+    };
+    // One line per delivery; the path never carries the query (where a secret may be).
+    if status < 400 {
+        tracing::info!(target: "hookserver::delivery", path = req.path(), status, latency = ?latency, scope, action, "delivery");
+    } else if status < 500 {
+        tracing::warn!(target: "hookserver::delivery", path = req.path(), status, latency = ?latency, scope, action, "delivery refused");
+    } else {
+        tracing::error!(target: "hookserver::delivery", path = req.path(), status, latency = ?latency, scope, action, "delivery failed");
+    }
+    response
+}
+
+type Outcome = (HttpResponse, Option<(crate::Action, String)>);
+
+async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> Outcome {
+    let reject = |rejection: Rejection| (rejection.error_response(), None);
+    // 1. The secret, before anything else: the body is not even read without it.
+    if let Some(secret) = &shared.secret {
+        let header = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes());
+        match secret.check(header, req.query_string()) {
+            SecretCheck::Valid => {}
+            SecretCheck::Missing => return reject(Rejection::MissingSecret),
+            SecretCheck::Wrong => return reject(Rejection::WrongSecret),
+        }
+    }
+    // 2. The route.
+    let name = req.match_info().query("name");
+    let Some(endpoint) = shared.table.get(name) else {
+        return reject(Rejection::NotFound(req.path().to_owned()));
+    };
+    if req.method() != actix_web::http::Method::POST {
+        return reject(Rejection::MethodNotAllowed(req.method().to_string()));
+    }
+    // 3. The body, within the limit.
+    let limit = shared.body_limit;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return reject(Rejection::TooLarge { limit });
+    }
+    let body = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(err)) => return reject(Rejection::BodyRead(err.to_string())),
+        Err(_) => return reject(Rejection::TooLarge { limit }),
+    };
+    // 4. The handler, guarded against panics.
+    let delivery = Delivery::new(req.clone(), body);
+    let response = match AssertUnwindSafe((endpoint.handler)(&delivery))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(endpoint = %endpoint.name, panic = %message, "webhook handler panicked");
+            Rejection::HandlerPanicked.error_response()
+        }
+    };
+    (response, delivery.event.into_inner())
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}

@@ -1,0 +1,106 @@
+//! Receive Hugging Face Hub webhooks in Rust.
+//!
+//! hookserver does what `huggingface_hub`'s `WebhooksServer` and `@webhook_endpoint` do,
+//! as a proc-macro framework on actix-web: put `#[webhook_endpoint]` on a fn and it
+//! becomes `POST /webhooks/NAME`, with the Hub's payload parsed into typed models, an
+//! optional shared secret checked on every request, a landing page listing the
+//! endpoints, and a server that starts from a generated `main`.
+//!
+//! ```no_run
+//! use hookserver::{webhook_endpoint, Action, RepoType, WebhookPayload};
+//!
+//! #[webhook_endpoint]                        // POST /webhooks/trigger_training
+//! async fn trigger_training(payload: WebhookPayload) {
+//!     if payload.repo.r#type == RepoType::Dataset && payload.event.action == Action::Update {
+//!         // start a training job
+//!     }
+//! }
+//!
+//! hookserver::main!();                       // serves until Ctrl-C or SIGTERM
+//! ```
+//!
+//! # Configuration
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `WEBHOOK_SECRET` | the secret every delivery must carry | none (open to everyone) |
+//! | `HOOKSERVER_HOST` | the host to listen on | `127.0.0.1`, or `0.0.0.0` on a Space |
+//! | `HOOKSERVER_PORT` | the port; `0` picks a free one | `7860`, then the next free up to `7959` |
+//! | `SPACE_ID`, `SYSTEM=spaces` | set by Hugging Face Spaces: listen on `0.0.0.0` | |
+//! | `SPACE_HOST` | set by Spaces: URLs printed as `https://$SPACE_HOST/webhooks/...` | |
+//! | `RUST_LOG` | the log filter (`tracing`) | `info` |
+//!
+//! # Platform notes
+//!
+//! `#[webhook_endpoint]` registers fns through [`inventory`](https://docs.rs/inventory),
+//! which runs small constructors before `main` on Linux, macOS, Windows and the BSDs.
+//! On a platform it does not support (some embedded targets; Wasm without a call to
+//! `__wasm_call_ctors`), nothing is registered and nothing fails: the server then prints
+//! a warning that no endpoint is registered. Use
+//! [`WebhooksServer::add_webhook`] there. Iteration order is unspecified, so the server
+//! sorts endpoints by path.
+
+mod app;
+mod error;
+mod handler;
+mod landing;
+mod logging;
+mod main_support;
+pub mod payload;
+mod registry;
+mod rejection;
+mod request;
+mod secret;
+mod server;
+
+pub use actix_web;
+pub use actix_web::web::Bytes;
+pub use hookserver_macros::{launch, main, webhook_endpoint};
+pub use serde;
+pub use serde_json;
+
+pub use error::{Error, Result};
+pub use handler::{Handler, IntoReply};
+pub use payload::{
+    Action, Comment, Discussion, DiscussionChanges, DiscussionStatus, Event, MovedTo, ObjectId,
+    PayloadUrl, Repo, RepoType, UpdatedRef, WebhookInfo, WebhookPayload,
+};
+pub use registry::WEBHOOKS_PREFIX;
+pub use rejection::Rejection;
+pub use request::{HttpRequest, Json};
+pub use secret::{SECRET_HEADER, SECRET_QUERY_PARAM};
+pub use server::{
+    ServerHandle, WebhooksServer, DEFAULT_BODY_LIMIT, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT,
+    LAST_FALLBACK_PORT,
+};
+
+/// Serves every `#[webhook_endpoint]` fn with the defaults until SIGINT or SIGTERM:
+/// `WebhooksServer::new().launch()`.
+///
+/// # Errors
+///
+/// The errors of [`WebhooksServer::launch`].
+///
+/// ```no_run
+/// #[hookserver::webhook_endpoint]
+/// async fn ping() {}
+///
+/// fn main() -> hookserver::Result<()> {
+///     hookserver::launch()
+/// }
+/// ```
+pub fn launch() -> Result<()> {
+    WebhooksServer::new().launch()
+}
+
+// Not public API. Used by generated code.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::handler::{
+        assert_sync_param, assert_sync_return, run_blocking, Delivery, Extract, HandlerFuture,
+        ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap, ViaDelivery, ViaRequest,
+    };
+    pub use crate::main_support::{main_launch, serve_after_async_main, serve_after_main, MainOutput};
+    pub use crate::registry::{HandlerFn, Registration};
+    pub use inventory;
+}

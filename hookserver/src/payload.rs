@@ -1,0 +1,452 @@
+//! Typed models of the Hugging Face Hub's webhook payload (version 3).
+//!
+//! The models mirror `huggingface_hub`'s `WebhookPayload` with Rust names; serde renames
+//! map them to the Hub's camelCase. Fields the Hub's schema marks optional are `Option`s,
+//! unknown fields are ignored, and the enums keep values they do not know in an `Other`
+//! variant, since the Hub adds values over time. Serializing gives back the Hub's names.
+//!
+//! ```
+//! use hookserver::{Action, RepoType, WebhookPayload};
+//!
+//! let payload: WebhookPayload = hookserver::serde_json::from_str(r#"{
+//!     "event": {"action": "update", "scope": "repo.content"},
+//!     "repo": {"type": "dataset", "name": "me/data", "id": "6512", "private": false,
+//!              "url": {"web": "https://huggingface.co/datasets/me/data"},
+//!              "owner": {"id": "6273"}, "headSha": "5e7f29f"},
+//!     "webhook": {"id": "65a1", "version": 3}
+//! }"#).unwrap();
+//! assert_eq!(payload.repo.r#type, RepoType::Dataset);
+//! assert_eq!(payload.event.action, Action::Update);
+//! assert_eq!(payload.repo.head_sha.as_deref(), Some("5e7f29f"));
+//! ```
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Defines a string enum that keeps unknown values in `Other(String)`.
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        ///
+        /// Parsing never fails on an unknown value: it lands in `Other`, which never holds
+        /// a value of the listed variants when parsed or built with `From<&str>`.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A value this version of hookserver does not know, as the Hub sent it.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as the Hub writes it.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $value, )*
+                    Self::Other(value) => value,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                match value {
+                    $( $value => Self::$variant, )*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Ok(Self::from(value))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ValueVisitor;
+
+                impl Visitor<'_> for ValueVisitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a string (", $( $value, " ", )* "or another value)"))
+                    }
+
+                    fn visit_str<E: de::Error>(self, value: &str) -> Result<$name, E> {
+                        Ok($name::from(value))
+                    }
+                }
+
+                deserializer.deserialize_str(ValueVisitor)
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// What happened: `event.action`.
+    Action {
+        /// `create`
+        Create = "create",
+        /// `delete`
+        Delete = "delete",
+        /// `move`
+        Move = "move",
+        /// `update`
+        Update = "update",
+    }
+}
+
+open_enum! {
+    /// The kind of repository: `repo.type`.
+    RepoType {
+        /// `dataset`
+        Dataset = "dataset",
+        /// `model`
+        Model = "model",
+        /// `space`
+        Space = "space",
+    }
+}
+
+open_enum! {
+    /// The state of a discussion or pull request: `discussion.status`.
+    DiscussionStatus {
+        /// `closed`
+        Closed = "closed",
+        /// `draft`
+        Draft = "draft",
+        /// `open`
+        Open = "open",
+        /// `merged`
+        Merged = "merged",
+    }
+}
+
+/// The payload the Hub sends with every webhook delivery (version 3).
+///
+/// Take it as a parameter of a `#[webhook_endpoint]` fn to get the body parsed and
+/// validated: a body that is not JSON answers 400, JSON that does not fit answers 422
+/// naming the field's path, and `webhook.version` other than 3 is refused.
+///
+/// ```
+/// use hookserver::{webhook_endpoint, WebhookPayload};
+///
+/// #[webhook_endpoint]
+/// async fn echo_scope(payload: WebhookPayload) -> hookserver::serde_json::Value {
+///     hookserver::serde_json::json!({ "scope": payload.event.scope })
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WebhookPayload {
+    /// What happened, and to what.
+    pub event: Event,
+    /// The repository the event is about.
+    pub repo: Repo,
+    /// The discussion or pull request, for `discussion` and `discussion.comment` scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discussion: Option<Discussion>,
+    /// The comment, for the `discussion.comment` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<Comment>,
+    /// The webhook that sent this delivery.
+    pub webhook: WebhookInfo,
+    /// Where the repository went, for a `move` action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<MovedTo>,
+    /// The git references a `repo.content` update changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_refs: Option<Vec<UpdatedRef>>,
+    /// The settings a `repo.config` update changed, as the Hub sent them
+    /// (`huggingface_hub`'s models drop this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_config: Option<serde_json::Value>,
+}
+
+/// `event`: what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// `create`, `delete`, `move` or `update`.
+    pub action: Action,
+    /// What the action applies to: `repo`, `repo.content`, `repo.config`, `discussion`,
+    /// `discussion.comment`, ...
+    pub scope: String,
+}
+
+/// An object known by its id, such as `repo.owner` or `comment.author`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ObjectId {
+    /// The Hub's id of the object.
+    pub id: String,
+}
+
+/// The web and API addresses of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PayloadUrl {
+    /// The address of the object's page.
+    pub web: String,
+    /// The address of the object in the Hub's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+}
+
+/// `repo`: the repository the event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Repo {
+    /// The Hub's id of the repository.
+    pub id: String,
+    /// The owner (a user or an organization).
+    pub owner: ObjectId,
+    /// The head commit: the Hub sends `headSha`; `head_sha` is accepted too.
+    #[serde(
+        rename = "headSha",
+        alias = "head_sha",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub head_sha: Option<String>,
+    /// The full name, such as `openai-community/gpt2`.
+    pub name: String,
+    /// Whether the repository is private.
+    pub private: bool,
+    /// A Space's subdomain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
+    /// The repository's tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// `dataset`, `model` or `space`.
+    pub r#type: RepoType,
+    /// The repository's addresses.
+    pub url: PayloadUrl,
+}
+
+/// `discussion`: a discussion or a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Discussion {
+    /// The Hub's id of the discussion.
+    pub id: String,
+    /// Its number in the repository.
+    pub num: u64,
+    /// Who opened it.
+    pub author: ObjectId,
+    /// Its addresses.
+    pub url: PayloadUrl,
+    /// Its title.
+    pub title: String,
+    /// Whether it is a pull request.
+    pub is_pull_request: bool,
+    /// `closed`, `draft`, `open` or `merged`.
+    pub status: DiscussionStatus,
+    /// A pull request's changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<DiscussionChanges>,
+    /// Whether it is pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<bool>,
+}
+
+/// `discussion.changes`: what a pull request changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DiscussionChanges {
+    /// The branch it targets, such as `refs/heads/main`.
+    pub base: String,
+    /// The merge commit, once merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit_id: Option<String>,
+}
+
+/// `comment`: a comment in a discussion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Comment {
+    /// The Hub's id of the comment.
+    pub id: String,
+    /// Who wrote it.
+    pub author: ObjectId,
+    /// Whether it is hidden.
+    pub hidden: bool,
+    /// Its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Its addresses.
+    pub url: PayloadUrl,
+}
+
+/// `webhook`: the webhook that sent the delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WebhookInfo {
+    /// The Hub's id of the webhook.
+    pub id: String,
+    /// The payload's format version: always 3 (other versions are refused).
+    #[serde(deserialize_with = "version_3")]
+    pub version: u8,
+}
+
+/// `movedTo`: where a moved repository went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MovedTo {
+    /// The new full name.
+    pub name: String,
+    /// The new owner.
+    pub owner: ObjectId,
+}
+
+/// One entry of `updatedRefs`: a git reference a push changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UpdatedRef {
+    /// The reference, such as `refs/heads/main` or `refs/pr/5`.
+    pub r#ref: String,
+    /// The commit before, or `None` for a new reference (sent as `null`).
+    #[serde(default)]
+    pub old_sha: Option<String>,
+    /// The commit after, or `None` for a deleted reference (sent as `null`).
+    #[serde(default)]
+    pub new_sha: Option<String>,
+}
+
+/// The only payload version this crate understands.
+pub const SUPPORTED_VERSION: u8 = 3;
+
+fn version_3<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let version = u64::deserialize(deserializer)?;
+    if version == u64::from(SUPPORTED_VERSION) {
+        Ok(SUPPORTED_VERSION)
+    } else {
+        Err(de::Error::custom(format_args!(
+            "unsupported webhook payload version {version}: hookserver understands version {SUPPORTED_VERSION}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"{
+        "event": {"action": "create", "scope": "discussion.comment"},
+        "repo": {"type": "model", "name": "gpt2", "id": "621f", "private": false,
+                 "url": {"web": "https://huggingface.co/gpt2", "api": "https://huggingface.co/api/models/gpt2"},
+                 "owner": {"id": "628b"}, "head_sha": "abc", "tags": ["a", "b"]},
+        "discussion": {"id": "6399", "title": "T", "url": {"web": "w"}, "status": "merged",
+                       "author": {"id": "61d2"}, "num": 19, "isPullRequest": true, "pinned": true,
+                       "changes": {"base": "refs/heads/main", "mergeCommitId": "def"}},
+        "comment": {"id": "c1", "author": {"id": "61d2"}, "hidden": true, "url": {"web": "w"}},
+        "webhook": {"id": "6390", "version": 3},
+        "movedTo": {"name": "new/name", "owner": {"id": "o"}},
+        "updatedRefs": [{"ref": "refs/heads/main", "oldSha": "1", "newSha": null}],
+        "updatedConfig": {"private": true},
+        "someFutureField": {"ignored": [1, 2, 3]}
+    }"#;
+
+    #[test]
+    fn parses_every_field() {
+        let p: WebhookPayload = serde_json::from_str(FULL).unwrap();
+        assert_eq!(p.event.action, Action::Create);
+        assert_eq!(p.repo.head_sha.as_deref(), Some("abc"));
+        assert_eq!(p.repo.tags.as_deref(), Some(&["a".to_owned(), "b".to_owned()][..]));
+        let d = p.discussion.as_ref().unwrap();
+        assert_eq!(d.status, DiscussionStatus::Merged);
+        assert_eq!(d.changes.as_ref().unwrap().merge_commit_id.as_deref(), Some("def"));
+        assert_eq!(d.pinned, Some(true));
+        assert!(p.comment.as_ref().unwrap().hidden);
+        assert_eq!(p.moved_to.as_ref().unwrap().owner.id, "o");
+        assert_eq!(p.updated_refs.as_ref().unwrap()[0].new_sha, None);
+        assert_eq!(p.updated_config, Some(serde_json::json!({"private": true})));
+    }
+
+    #[test]
+    fn serializes_back_to_hub_names() {
+        let p: WebhookPayload = serde_json::from_str(FULL).unwrap();
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["repo"]["headSha"], "abc");
+        assert!(v["repo"].get("head_sha").is_none());
+        assert_eq!(v["discussion"]["isPullRequest"], true);
+        assert_eq!(v["discussion"]["changes"]["mergeCommitId"], "def");
+        assert_eq!(v["movedTo"]["name"], "new/name");
+        assert_eq!(v["updatedRefs"][0]["newSha"], serde_json::Value::Null);
+        assert_eq!(v["updatedConfig"]["private"], true);
+        let again: WebhookPayload = serde_json::from_value(v).unwrap();
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_kept() {
+        let json = FULL
+            .replace(r#""action": "create""#, r#""action": "archive""#)
+            .replace(r#""type": "model""#, r#""type": "kernel""#)
+            .replace(r#""status": "merged""#, r#""status": "locked""#);
+        let p: WebhookPayload = serde_json::from_str(&json).unwrap();
+        assert_eq!(p.event.action, Action::Other("archive".into()));
+        assert_eq!(p.repo.r#type, RepoType::Other("kernel".into()));
+        assert_eq!(
+            p.discussion.as_ref().unwrap().status,
+            DiscussionStatus::Other("locked".into())
+        );
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["event"]["action"], "archive");
+        assert_eq!(v["repo"]["type"], "kernel");
+    }
+
+    #[test]
+    fn known_values_never_land_in_other() {
+        assert_eq!(Action::from("move"), Action::Move);
+        assert_eq!("space".parse::<RepoType>().unwrap(), RepoType::Space);
+        assert_eq!(DiscussionStatus::Draft.to_string(), "draft");
+        assert_eq!(Action::Other("x".into()).as_str(), "x");
+    }
+
+    #[test]
+    fn refuses_other_versions() {
+        for version in ["2", "4", "-1", "\"3\"", "3.5"] {
+            let json = FULL.replace(r#""version": 3"#, &format!(r#""version": {version}"#));
+            let err = serde_json::from_str::<WebhookPayload>(&json).unwrap_err();
+            assert!(err.is_data(), "{version}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_required_field_is_an_error() {
+        let json = FULL.replace(r#""private": false,"#, "");
+        let err = serde_json::from_str::<WebhookPayload>(&json).unwrap_err();
+        assert!(err.to_string().contains("missing field `private`"), "{err}");
+    }
+}

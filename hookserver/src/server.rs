@@ -1,0 +1,734 @@
+//! [`WebhooksServer`]: the builder, `launch()`, and the handle of a running server.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes};
+use actix_web::HttpServer;
+
+use crate::app::{app, Shared};
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::landing::{render, LandingInfo};
+use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
+use crate::secret::Secret;
+
+/// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
+pub const DEFAULT_PORT: u16 = 7860;
+/// The last port tried when none is chosen.
+pub const LAST_FALLBACK_PORT: u16 = 7959;
+/// The default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// How long in-flight deliveries may take to finish after SIGINT or SIGTERM, by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Set once any server of this process has been launched.
+static LAUNCHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a server was launched in this process (used by `#[hookserver::launch]`).
+pub(crate) fn launched() -> bool {
+    LAUNCHED.load(Ordering::SeqCst)
+}
+
+/// A server that receives webhooks: the endpoints, the secret, the landing page and the
+/// address, then [`launch`](Self::launch).
+///
+/// ```no_run
+/// use hookserver::{WebhookPayload, WebhooksServer};
+///
+/// async fn hello(payload: WebhookPayload) -> hookserver::serde_json::Value {
+///     hookserver::serde_json::json!({ "hello": payload.repo.name })
+/// }
+///
+/// fn main() -> hookserver::Result<()> {
+///     let mut app = WebhooksServer::new()     // holds every #[webhook_endpoint] fn
+///         .webhook_secret("my_secret_key")    // else WEBHOOK_SECRET
+///         .ui("<h1>My bot</h1>");             // custom landing page
+///     app.add_webhook("/say_hello", hello)?;  // POST /webhooks/say_hello
+///     app.launch()                            // blocks until Ctrl-C / SIGTERM
+/// }
+/// ```
+pub struct WebhooksServer {
+    endpoints: Endpoints,
+    registry_error: Option<(String, String, String)>,
+    secret: Option<Secret>,
+    ui: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    body_limit: usize,
+    workers: Option<usize>,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for WebhooksServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhooksServer")
+            .field("endpoints", &self.endpoints.iter().map(|e| &e.path).collect::<Vec<_>>())
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("ui", &self.ui.is_some())
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("body_limit", &self.body_limit)
+            .field("workers", &self.workers)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl Default for WebhooksServer {
+    /// The same as [`WebhooksServer::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebhooksServer {
+    /// A server holding every `#[webhook_endpoint]` fn of the program, with the secret
+    /// from `WEBHOOK_SECRET` if it is set.
+    ///
+    /// Two `#[webhook_endpoint]` fns on the same path make [`launch`](Self::launch) fail,
+    /// naming the path and both fns.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new();
+    /// println!("{app:?}");
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        let mut server = Self::empty();
+        match Endpoints::from_registry() {
+            Ok(endpoints) => server.endpoints = endpoints,
+            Err(Error::DuplicateEndpoints {
+                path,
+                first,
+                second,
+            }) => server.registry_error = Some((path, first, second)),
+            Err(_) => {}
+        }
+        server
+    }
+
+    /// A server without the `#[webhook_endpoint]` fns: only what
+    /// [`add_webhook`](Self::add_webhook) adds. For tests, and for several servers in one
+    /// process. The secret still defaults to `WEBHOOK_SECRET`.
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty();
+    /// app.add_webhook("ping", || async { "pong" }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn empty() -> Self {
+        WebhooksServer {
+            endpoints: Endpoints::default(),
+            registry_error: None,
+            secret: std::env::var("WEBHOOK_SECRET")
+                .ok()
+                .as_deref()
+                .and_then(Secret::new),
+            ui: None,
+            host: None,
+            port: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            workers: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+
+    /// Requires every delivery to carry `secret` (in `X-Webhook-Secret`, or a `secret`
+    /// query parameter). An empty string means no secret. Overrides `WEBHOOK_SECRET`.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().webhook_secret("my_secret_key");
+    /// assert!(!format!("{app:?}").contains("my_secret_key"));
+    /// ```
+    #[must_use]
+    pub fn webhook_secret(mut self, secret: impl AsRef<str>) -> Self {
+        self.secret = Secret::new(secret.as_ref());
+        self
+    }
+
+    /// Replaces the landing page (`GET /`) with this HTML.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().ui("<h1>My bot</h1>");
+    /// ```
+    #[must_use]
+    pub fn ui(mut self, html: impl Into<String>) -> Self {
+        self.ui = Some(html.into());
+        self
+    }
+
+    /// The host to listen on; overrides `HOOKSERVER_HOST`. Default `127.0.0.1`, or
+    /// `0.0.0.0` on a Hugging Face Space.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().host("0.0.0.0");
+    /// ```
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port to listen on; overrides `HOOKSERVER_PORT`; `0` picks a free port. A chosen
+    /// port that is taken is an error; without a choice, 7860 and then the next free port
+    /// up to 7959 is used.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().port(0);
+    /// ```
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The largest body accepted, in bytes (default 1 MiB); larger ones answer 413.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().body_limit(64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The number of worker threads (default: one per core).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().workers(1);
+    /// ```
+    #[must_use]
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// How long in-flight deliveries may take to finish once a stop is asked (default 30 s).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .shutdown_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Serves `handler` at `POST /webhooks/PATH` (`/` trimmed at both ends).
+    ///
+    /// `handler` is an `async` fn or closure, or a plain fn (run on the blocking pool),
+    /// whose parameters are extractors (`WebhookPayload`, `HttpRequest`, `Json<T>`, `Bytes`,
+    /// `String`, any actix-web extractor) and whose output is an [`IntoReply`](crate::IntoReply).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicatePath`] (`Webhook /webhooks/NAME already exists.`) when the path
+    /// is taken, and [`Error::InvalidPath`] for an empty path or one with a space, `{`, ...
+    ///
+    /// ```
+    /// use hookserver::{WebhookPayload, WebhooksServer};
+    ///
+    /// let mut app = WebhooksServer::empty();
+    /// app.add_webhook("/say_hello", |payload: WebhookPayload| async move {
+    ///     format!("hello {}", payload.repo.name)
+    /// })?;
+    /// app.add_webhook("sync_one", |body: String| body.len().to_string())?;
+    /// assert!(app.add_webhook("say_hello/", || async {}).is_err());
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn add_webhook<M, H: Handler<M>>(&mut self, path: &str, handler: H) -> Result<&mut Self> {
+        let path = normalize_path(path)?;
+        let name = short_type_name(std::any::type_name::<H>()).to_owned();
+        self.add_endpoint(path, name, handler)
+    }
+
+    /// Serves `handler` at `POST /webhooks/NAME`, where NAME is the fn's name, as
+    /// `huggingface_hub`'s `@app.add_webhook` without a path does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnnamedHandler`] for a closure (it has no name), and the errors of
+    /// [`add_webhook`](Self::add_webhook).
+    ///
+    /// ```
+    /// use hookserver::{WebhookPayload, WebhooksServer};
+    ///
+    /// async fn trigger_training(payload: WebhookPayload) {}
+    ///
+    /// let mut app = WebhooksServer::empty();
+    /// app.add_webhook_fn(trigger_training)?;          // POST /webhooks/trigger_training
+    /// assert!(app.add_webhook_fn(|| async {}).is_err()); // a closure has no name
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn add_webhook_fn<M, H: Handler<M>>(&mut self, handler: H) -> Result<&mut Self> {
+        let type_name = std::any::type_name::<H>();
+        let name = short_type_name(type_name);
+        if type_name.contains("{{closure}}") || normalize_path(name).is_err() {
+            return Err(Error::UnnamedHandler { type_name });
+        }
+        self.add_endpoint(name.to_owned(), name.to_owned(), handler)
+    }
+
+    fn add_endpoint<M, H: Handler<M>>(
+        &mut self,
+        path: String,
+        name: String,
+        handler: H,
+    ) -> Result<&mut Self> {
+        self.endpoints.add(Endpoint {
+            path: format!("{WEBHOOKS_PREFIX}{path}"),
+            origin: name.clone(),
+            name,
+            handler: Arc::new(move |delivery| handler.call(delivery)),
+        })?;
+        Ok(self)
+    }
+
+    /// The full paths of the endpoints, such as `/webhooks/say_hello`, in order.
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty();
+    /// app.add_webhook("/test_webhook", || async {}).unwrap();
+    /// assert_eq!(app.webhook_paths(), ["/webhooks/test_webhook"]);
+    /// ```
+    #[must_use]
+    pub fn webhook_paths(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then lets in-flight deliveries finish
+    /// (within the shutdown timeout) and returns `Ok(())`.
+    ///
+    /// Prints the secret's state and the endpoints' URLs first, as `huggingface_hub` does.
+    ///
+    /// # Errors
+    ///
+    /// Two `#[webhook_endpoint]` fns on one path, a configuration that cannot be used
+    /// (`HOOKSERVER_PORT=abc`), or an address that cannot be listened on.
+    ///
+    /// ```no_run
+    /// hookserver::WebhooksServer::new().launch()?;
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn launch(&self) -> Result<()> {
+        let handle = self.start(true)?;
+        handle.wait()
+    }
+
+    /// Serves on a background thread and returns at once; stop with
+    /// [`ServerHandle::stop`]. SIGINT and SIGTERM are left to the caller.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`launch`](Self::launch).
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty().port(0);
+    /// app.add_webhook("ping", || async { "pong" })?;
+    /// let handle = app.launch_background()?;
+    /// println!("{}", handle.url()); // http://127.0.0.1:PORT
+    /// handle.stop();
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn launch_background(&self) -> Result<ServerHandle> {
+        self.start(false)
+    }
+
+    fn start(&self, handle_signals: bool) -> Result<ServerHandle> {
+        if let Some((path, first, second)) = &self.registry_error {
+            return Err(Error::DuplicateEndpoints {
+                path: path.clone(),
+                first: first.clone(),
+                second: second.clone(),
+            });
+        }
+        let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        crate::logging::init();
+        LAUNCHED.store(true, Ordering::SeqCst);
+
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let endpoints = self.endpoints.clone();
+        let secret = self.secret.clone();
+        let ui = self.ui.clone();
+        let body_limit = self.body_limit;
+        let workers = self.workers;
+        let shutdown_timeout = self.shutdown_timeout.as_secs();
+        let thread_config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("hookserver".to_owned())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let landing_for = |base_url: &str| -> Bytes {
+                        match &ui {
+                            Some(html) => Bytes::from(html.clone()),
+                            None => Bytes::from(render(&LandingInfo {
+                                endpoints: &endpoints,
+                                base_url,
+                                secret_set: secret.is_some(),
+                                on_space: thread_config.on_space,
+                            })),
+                        }
+                    };
+                    let started = listen(&thread_config).and_then(|listener| {
+                        let addr = listener
+                            .local_addr()
+                            .map_err(|err| Error::io(&thread_config.host, err))?;
+                        let shared = web::Data::new(Shared {
+                            table: endpoints.table(),
+                            secret: secret.clone(),
+                            body_limit,
+                            landing: landing_for(&thread_config.base_url(addr.port())),
+                        });
+                        let mut server = HttpServer::new(move || app(shared.clone()))
+                            .disable_signals()
+                            .shutdown_timeout(shutdown_timeout);
+                        if let Some(workers) = workers {
+                            server = server.workers(workers);
+                        }
+                        let server = server.listen(listener).map_err(|err| Error::io(addr, err))?;
+                        Ok((server, addr))
+                    });
+                    let (server, addr) = match started {
+                        Ok(started) => started,
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return Ok(());
+                        }
+                    };
+                    let server = server.run();
+                    let handle = server.handle();
+                    if handle_signals {
+                        actix_web::rt::spawn(stop_on_signal(handle.clone()));
+                    }
+                    let _ = ready_tx.send(Ok((addr, handle)));
+                    server.await
+                })
+            })
+            .map_err(|err| Error::io(&config.host, err))?;
+
+        let (addr, handle) = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                return Err(err);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(Error::ServerThread);
+            }
+        };
+        let handle = ServerHandle {
+            addr,
+            url: local_url(addr),
+            public_url: config.base_url(addr.port()),
+            handle,
+            thread,
+        };
+        print_instructions(self.secret.is_some(), &self.endpoints, &handle.public_url);
+        Ok(handle)
+    }
+}
+
+/// Listens on the first usable port: the chosen one, or 7860..=7959 when none was chosen.
+fn listen(config: &Config) -> Result<std::net::TcpListener> {
+    let ports = match config.port {
+        Some(port) => port..=port,
+        None => DEFAULT_PORT..=LAST_FALLBACK_PORT,
+    };
+    for port in ports {
+        let shown = format!("{}:{port}", config.host);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(config.host.as_str(), port))
+            .map_err(|err| Error::io(&shown, err))?
+            .next()
+            .ok_or_else(|| Error::Config(format!("{shown} resolves to no address")))?;
+        match listen_on(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                if config.port.is_some() {
+                    return Err(Error::AddrInUse { addr: shown });
+                }
+            }
+            Err(err) => return Err(Error::io(shown, err)),
+        }
+    }
+    Err(Error::NoFreePort {
+        host: config.host.clone(),
+    })
+}
+
+/// A listening socket as actix-web makes one: address reuse, a backlog of 1024.
+fn listen_on(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    if wait_for_signal().await.is_err() {
+        return;
+    }
+    println!("Stopping: letting in-flight deliveries finish (press Ctrl-C again to stop at once).");
+    tracing::info!("signal received; stopping gracefully");
+    let graceful = handle.stop(true);
+    let forced = async {
+        if wait_for_signal().await.is_ok() {
+            tracing::warn!("second signal received; stopping at once");
+            handle.stop(false).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    futures_util::future::select(Box::pin(graceful), Box::pin(forced)).await;
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    futures_util::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+fn print_instructions(secret_set: bool, endpoints: &Endpoints, base_url: &str) {
+    if secret_set {
+        println!("Webhook secret is correctly defined.");
+    } else {
+        println!("Webhook secret is not defined. This means your webhook endpoints will be open to everyone.");
+        println!(
+            "To add a secret, set `WEBHOOK_SECRET` as environment variable or pass it at initialization: \n\t`WebhooksServer::new().webhook_secret(\"my_secret\")`"
+        );
+        println!("For more details about webhook secrets, please refer to https://huggingface.co/docs/hub/webhooks#webhook-secret.");
+    }
+    if endpoints.is_empty() {
+        eprintln!(
+            "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
+             if you did, see \"Platform notes\" in hookserver's docs (registration needs a platform that `inventory` supports)."
+        );
+    }
+    let mut message = String::from("Webhooks are correctly setup and ready to use:");
+    for endpoint in endpoints.iter() {
+        message.push_str(&format!("\n  - POST {base_url}{}", endpoint.path));
+    }
+    message.push_str("\nGo to https://huggingface.co/settings/webhooks to setup your webhooks.");
+    println!("{message}");
+}
+
+/// `http://HOST:PORT` to reach `addr` from this machine.
+fn local_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// The last part of a type's path: `crate::module::hello` gives `hello`.
+fn short_type_name(type_name: &str) -> &str {
+    type_name.rsplit("::").next().unwrap_or(type_name)
+}
+
+/// The address and URLs, from the builder, the environment and the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) host: String,
+    /// `None`: not chosen (7860, then the next free port up to 7959).
+    pub(crate) port: Option<u16>,
+    pub(crate) on_space: bool,
+    /// `https://$SPACE_HOST` when set.
+    pub(crate) space_url: Option<String>,
+}
+
+impl Config {
+    pub(crate) fn resolve(
+        server: &WebhooksServer,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let on_space = set("SPACE_ID").is_some() || env("SYSTEM").as_deref() == Some("spaces");
+        let host = server
+            .host
+            .clone()
+            .or_else(|| set("HOOKSERVER_HOST"))
+            .unwrap_or_else(|| if on_space { "0.0.0.0" } else { "127.0.0.1" }.to_owned());
+        let port = match (server.port, set("HOOKSERVER_PORT")) {
+            (Some(port), _) => Some(port),
+            (None, Some(value)) => Some(value.trim().parse::<u16>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_PORT must be a port number from 0 to 65535, not {value:?}"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        let space_url = set("SPACE_HOST").map(|h| format!("https://{}", h.trim().trim_end_matches('/')));
+        Ok(Config {
+            host,
+            port,
+            on_space,
+            space_url,
+        })
+    }
+
+    /// The base of the URLs the Hub must call.
+    pub(crate) fn base_url(&self, port: u16) -> String {
+        match &self.space_url {
+            Some(url) => url.clone(),
+            None => {
+                let ip = self
+                    .host
+                    .parse::<IpAddr>()
+                    .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+                match self.host.parse::<IpAddr>() {
+                    Ok(_) => local_url(SocketAddr::new(ip, port)),
+                    Err(_) => format!("http://{}:{port}", self.host),
+                }
+            }
+        }
+    }
+}
+
+/// A server running in the background, from
+/// [`WebhooksServer::launch_background`].
+///
+/// Dropping it leaves the server running; [`stop`](Self::stop) stops it.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    url: String,
+    public_url: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: JoinHandle<std::io::Result<()>>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("url", &self.url)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The URL to reach the server from this machine, such as `http://127.0.0.1:7860`.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL the Hub must call: `https://$SPACE_HOST` on a Space, else [`url`](Self::url).
+    #[must_use]
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The address the server listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight deliveries finish (within the shutdown timeout),
+    /// and returns once the server has stopped. Call it outside async code: it blocks.
+    pub fn stop(self) {
+        futures_executor::block_on(self.handle.stop(true));
+        let _ = self.thread.join();
+    }
+
+    /// Blocks until the server stops (after SIGINT or SIGTERM, for a server from
+    /// [`WebhooksServer::launch`]).
+    pub(crate) fn wait(self) -> Result<()> {
+        match self.thread.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Error::io(self.addr, err)),
+            Err(_) => Err(Error::ServerThread),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(server: &WebhooksServer, vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::resolve(server, |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local_and_port_unchosen() {
+        let c = resolve(&WebhooksServer::empty(), &[]).unwrap();
+        assert_eq!(c.host, "127.0.0.1");
+        assert_eq!(c.port, None);
+        assert!(!c.on_space);
+        assert_eq!(c.base_url(7860), "http://127.0.0.1:7860");
+    }
+
+    #[test]
+    fn a_space_listens_everywhere_and_prints_its_https_url() {
+        for vars in [&[("SPACE_ID", "me/bot")][..], &[("SYSTEM", "spaces")][..]] {
+            let c = resolve(&WebhooksServer::empty(), vars).unwrap();
+            assert_eq!(c.host, "0.0.0.0");
+            assert!(c.on_space);
+        }
+        let c = resolve(
+            &WebhooksServer::empty(),
+            &[("SPACE_ID", "me/bot"), ("SPACE_HOST", "me-bot.hf.space")],
+        )
+        .unwrap();
+        assert_eq!(c.base_url(7860), "https://me-bot.hf.space");
+        let c = resolve(&WebhooksServer::empty(), &[("SPACE_ID", "me/bot")]).unwrap();
+        assert_eq!(c.base_url(7860), "http://127.0.0.1:7860");
+    }
+
+    #[test]
+    fn environment_then_builder() {
+        let env = [("HOOKSERVER_HOST", "::1"), ("HOOKSERVER_PORT", "9000")];
+        let c = resolve(&WebhooksServer::empty(), &env).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("::1", Some(9000)));
+        assert_eq!(c.base_url(9000), "http://[::1]:9000");
+        let c = resolve(&WebhooksServer::empty().host("0.0.0.0").port(0), &env).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", Some(0)));
+    }
+
+    #[test]
+    fn a_bad_port_is_a_clear_error() {
+        let err = resolve(&WebhooksServer::empty(), &[("HOOKSERVER_PORT", "abc")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKSERVER_PORT"), "{err}");
+        let err = resolve(&WebhooksServer::empty(), &[("HOOKSERVER_PORT", "70000")]).unwrap_err();
+        assert!(err.to_string().contains("70000"), "{err}");
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name("my_bot::handlers::hello"), "hello");
+        assert_eq!(short_type_name("hello"), "hello");
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let app = WebhooksServer::empty().webhook_secret("hunter2");
+        assert!(!format!("{app:?}").contains("hunter2"));
+    }
+}
