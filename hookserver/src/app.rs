@@ -137,7 +137,25 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
             Rejection::HandlerPanicked.error_response()
         }
     };
-    (response, delivery.event.into_inner())
+    let event = match delivery.event.into_inner() {
+        Some(event) => Some(event),
+        // The handler did not parse a `WebhookPayload`: read `event` alone, for the log.
+        None if tracing::enabled!(target: "hookserver::delivery", tracing::Level::INFO) => {
+            event_of(&delivery.body)
+        }
+        None => None,
+    };
+    (response, event)
+}
+
+/// `event.action` and `event.scope` of a body, if it has them.
+fn event_of(body: &[u8]) -> Option<(crate::Action, String)> {
+    #[derive(serde::Deserialize)]
+    struct EventOnly {
+        event: Option<crate::Event>,
+    }
+    let event = serde_json::from_slice::<EventOnly>(body).ok()?.event?;
+    Some((event.action, event.scope))
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

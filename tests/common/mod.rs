@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: an HTTP client, the Hub's sample payloads,
+//! and servers on free loopback ports.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: Option<String>,
+    pub allow: Option<String>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// Sends `method url` with `body` and `headers`.
+pub fn send(method: &str, url: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let agent = agent();
+    let result = if body.is_empty() && method != "POST" {
+        agent.run(builder.body(()).unwrap())
+    } else {
+        agent.run(builder.body(body.to_vec()).unwrap())
+    };
+    let mut response = result.unwrap_or_else(|err| panic!("{method} {url}: {err}"));
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let content_type = header("content-type");
+    let allow = header("allow");
+    Reply {
+        status: response.status().as_u16(),
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+        content_type,
+        allow,
+    }
+}
+
+/// `POST url` with a JSON body.
+pub fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    send("POST", url, body, &all)
+}
+
+/// `GET url`.
+pub fn get(url: &str) -> Reply {
+    send("GET", url, b"", &[])
+}
+
+/// The folder of the Hub's sample payloads (`../shared/fixtures/payloads/`).
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/payloads")
+}
+
+/// Every sample payload, by file name.
+pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = fixtures_dir();
+    let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    all.sort();
+    assert!(!all.is_empty(), "no sample payloads in {}", dir.display());
+    all
+}
+
+/// One sample payload.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap()
+}
+
+/// The Hub's documented sample (`huggingface_hub`'s `WEBHOOK_PAYLOAD_EXAMPLE`).
+pub fn hub_sample() -> Vec<u8> {
+    fixture("discussion.create.hfhub-tests.json")
+}
+
+/// Runs `server` on a free loopback port.
+pub fn serve(server: hookserver::WebhooksServer) -> hookserver::ServerHandle {
+    server
+        .host("127.0.0.1")
+        .port(0)
+        .launch_background()
+        .expect("the server starts")
+}
