@@ -80,6 +80,10 @@ impl Rejection {
         match err.classify() {
             Category::Syntax | Category::Eof | Category::Io => Rejection::NotJson(err.to_string()),
             Category::Data => {
+                // A shape error may hide a syntax error further on ("{} trailing").
+                if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    return Rejection::NotJson(syntax.to_string());
+                }
                 // Parse again with path tracking: this costs only on the error path.
                 let mut de = serde_json::Deserializer::from_slice(body);
                 match serde_path_to_error::deserialize::<_, T>(&mut de) {

@@ -424,15 +424,24 @@ impl WebhooksServer {
                 return Err(Error::ServerThread);
             }
         };
-        let handle = ServerHandle {
+        let public_url = config.base_url(addr.port());
+        let instructions = instructions(&self.endpoints, &public_url);
+        print_secret_state(self.secret.is_some());
+        if self.endpoints.is_empty() {
+            eprintln!(
+                "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
+                 if you did, see \"Platform notes\" in hookserver's docs (registration needs a platform that `inventory` supports)."
+            );
+        }
+        println!("{instructions}");
+        Ok(ServerHandle {
             addr,
             url: local_url(addr),
-            public_url: config.base_url(addr.port()),
+            public_url,
+            instructions,
             handle,
             thread,
-        };
-        print_instructions(self.secret.is_some(), &self.endpoints, &handle.public_url);
-        Ok(handle)
+        })
     }
 }
 
@@ -506,7 +515,8 @@ async fn wait_for_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
 
-fn print_instructions(secret_set: bool, endpoints: &Endpoints, base_url: &str) {
+/// Says whether a secret is set, as `huggingface_hub` does when a server is created.
+fn print_secret_state(secret_set: bool) {
     if secret_set {
         println!("Webhook secret is correctly defined.");
     } else {
@@ -516,18 +526,18 @@ fn print_instructions(secret_set: bool, endpoints: &Endpoints, base_url: &str) {
         );
         println!("For more details about webhook secrets, please refer to https://huggingface.co/docs/hub/webhooks#webhook-secret.");
     }
-    if endpoints.is_empty() {
-        eprintln!(
-            "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
-             if you did, see \"Platform notes\" in hookserver's docs (registration needs a platform that `inventory` supports)."
-        );
-    }
+}
+
+/// The lines `huggingface_hub` prints once the server is up.
+fn instructions(endpoints: &Endpoints, base_url: &str) -> String {
     let mut message = String::from("Webhooks are correctly setup and ready to use:");
     for endpoint in endpoints.iter() {
-        message.push_str(&format!("\n  - POST {base_url}{}", endpoint.path));
+        message.push_str("\n  - POST ");
+        message.push_str(base_url);
+        message.push_str(&endpoint.path);
     }
     message.push_str("\nGo to https://huggingface.co/settings/webhooks to setup your webhooks.");
-    println!("{message}");
+    message
 }
 
 /// `http://HOST:PORT` to reach `addr` from this machine.
@@ -612,6 +622,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     url: String,
     public_url: String,
+    instructions: String,
     handle: actix_web::dev::ServerHandle,
     thread: JoinHandle<std::io::Result<()>>,
 }
@@ -637,6 +648,12 @@ impl ServerHandle {
     #[must_use]
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The instructions printed at launch: the URL of every endpoint.
+    #[must_use]
+    pub fn instructions(&self) -> &str {
+        &self.instructions
     }
 
     /// The address the server listens on.
