@@ -17,3 +17,17 @@ pub(crate) fn init() {
             .try_init();
     });
 }
+
+/// Prints a line on standard output; a closed or full stdout is no reason to fail.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Prints a line on standard error, never failing.
+pub(crate) fn say_err(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

@@ -10,7 +10,7 @@ pub fn main_launch() -> ExitCode {
     match crate::launch() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            crate::logging::say_err(&format!("error: {err}"));
             ExitCode::FAILURE
         }
     }
@@ -34,7 +34,7 @@ impl MainOutput for () {
     }
 
     fn from_error(err: Error) -> Self {
-        eprintln!("error: {err}");
+        crate::logging::say_err(&format!("error: {err}"));
         std::process::exit(1);
     }
 }

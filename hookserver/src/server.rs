@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::landing::{render, LandingInfo};
 use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
+use crate::logging::{say, say_err};
 use crate::secret::Secret;
 
 /// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
@@ -405,7 +406,15 @@ impl WebhooksServer {
                     let server = server.run();
                     let handle = server.handle();
                     if handle_signals {
-                        actix_web::rt::spawn(stop_on_signal(handle.clone()));
+                        // Listen before saying "ready", so that no signal slips through.
+                        match Signals::listen() {
+                            Ok(signals) => {
+                                actix_web::rt::spawn(stop_on_signal(signals, handle.clone()));
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "cannot listen for SIGINT and SIGTERM");
+                            }
+                        }
                     }
                     let _ = ready_tx.send(Ok((addr, handle)));
                     server.await
@@ -428,12 +437,12 @@ impl WebhooksServer {
         let instructions = instructions(&self.endpoints, &public_url);
         print_secret_state(self.secret.is_some());
         if self.endpoints.is_empty() {
-            eprintln!(
+            say_err(&format!(
                 "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
                  if you did, see \"Platform notes\" in hookserver's docs (registration needs a platform that `inventory` supports)."
-            );
+            ));
         }
-        println!("{instructions}");
+        say(&instructions);
         Ok(ServerHandle {
             addr,
             url: local_url(addr),
@@ -483,48 +492,62 @@ fn listen_on(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
-    if wait_for_signal().await.is_err() {
-        return;
-    }
-    println!("Stopping: letting in-flight deliveries finish (press Ctrl-C again to stop at once).");
+async fn stop_on_signal(mut signals: Signals, handle: actix_web::dev::ServerHandle) {
+    signals.recv().await;
+    say("Stopping: letting in-flight deliveries finish (press Ctrl-C again to stop at once).");
     tracing::info!("signal received; stopping gracefully");
     let graceful = handle.stop(true);
     let forced = async {
-        if wait_for_signal().await.is_ok() {
-            tracing::warn!("second signal received; stopping at once");
-            handle.stop(false).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+        signals.recv().await;
+        tracing::warn!("second signal received; stopping at once");
+        handle.stop(false).await;
     };
     futures_util::future::select(Box::pin(graceful), Box::pin(forced)).await;
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    futures_util::future::select(Box::pin(terminate.recv()), Box::pin(interrupt.recv())).await;
-    Ok(())
+/// SIGINT and SIGTERM (Ctrl-C elsewhere than Unix).
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
+impl Signals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        futures_util::future::select(Box::pin(self.terminate.recv()), Box::pin(self.interrupt.recv()))
+            .await;
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Says whether a secret is set, as `huggingface_hub` does when a server is created.
 fn print_secret_state(secret_set: bool) {
     if secret_set {
-        println!("Webhook secret is correctly defined.");
+        say("Webhook secret is correctly defined.");
     } else {
-        println!("Webhook secret is not defined. This means your webhook endpoints will be open to everyone.");
-        println!(
-            "To add a secret, set `WEBHOOK_SECRET` as environment variable or pass it at initialization: \n\t`WebhooksServer::new().webhook_secret(\"my_secret\")`"
-        );
-        println!("For more details about webhook secrets, please refer to https://huggingface.co/docs/hub/webhooks#webhook-secret.");
+        say("Webhook secret is not defined. This means your webhook endpoints will be open to everyone.");
+        say("To add a secret, set `WEBHOOK_SECRET` as environment variable or pass it at initialization: \n\t`WebhooksServer::new().webhook_secret(\"my_secret\")`");
+        say("For more details about webhook secrets, please refer to https://huggingface.co/docs/hub/webhooks#webhook-secret.");
     }
 }
 

@@ -1,0 +1,279 @@
+//! The example bots, run as a user runs them: their real standard output, the Hub's
+//! samples over HTTP, and their exit on SIGTERM and SIGINT.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{fixtures, get, post};
+use hookserver::serde_json::{json, Value};
+
+/// The example's binary, built by `cargo test` beside the test binaries.
+fn example_binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    path
+}
+
+/// A running example and what it printed up to the instructions' last line.
+struct Bot {
+    child: Child,
+    printed: Vec<String>,
+    stderr: mpsc::Receiver<String>,
+    /// Keeps the reader of standard output alive, so that the bot never writes to a
+    /// closed pipe.
+    _stdout: mpsc::Receiver<String>,
+}
+
+impl Bot {
+    fn start(name: &str, env: &[(&str, &str)]) -> Bot {
+        let mut command = Command::new(example_binary(name));
+        command
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("SPACE_ID")
+            .env_remove("SPACE_HOST")
+            .env_remove("SYSTEM")
+            .env("HOOKSERVER_HOST", "127.0.0.1")
+            .env("HOOKSERVER_PORT", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all);
+            let _ = err_tx.send(all);
+        });
+        let mut printed = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let done = line.starts_with("Go to https://huggingface.co/settings/webhooks");
+                    printed.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("{name} printed no instructions: {printed:?}");
+                }
+            }
+        }
+        Bot {
+            child,
+            printed,
+            stderr: err_rx,
+            _stdout: rx,
+        }
+    }
+
+    /// The URLs of the `  - POST URL` lines.
+    fn urls(&self) -> Vec<String> {
+        self.printed
+            .iter()
+            .filter_map(|line| line.strip_prefix("  - POST "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn url_of(&self, path: &str) -> String {
+        self.urls()
+            .into_iter()
+            .find(|url| url.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} not in {:?}", self.printed))
+    }
+
+    fn base(&self) -> String {
+        let url = &self.urls()[0];
+        url[..url.find("/webhooks/").unwrap()].to_owned()
+    }
+
+    /// Sends `signal` and returns the exit code and standard error.
+    fn stop_with(mut self, signal: &str) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code();
+        let stderr = self.stderr.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        (code, stderr)
+    }
+}
+
+#[test]
+fn trigger_training_prints_the_instructions_and_answers_the_samples() {
+    let bot = Bot::start("trigger_training", &[]);
+    let instructions: Vec<&str> = bot.printed.iter().map(String::as_str).collect();
+    let n = instructions.len();
+    assert!(n >= 3, "{instructions:?}");
+    assert_eq!(instructions[n - 3], "Webhooks are correctly setup and ready to use:");
+    let url = bot.url_of("/webhooks/trigger_training");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(
+        instructions[n - 1],
+        "Go to https://huggingface.co/settings/webhooks to setup your webhooks."
+    );
+    // Without a secret, the warning comes first.
+    assert!(instructions[0].starts_with("Webhook secret is not defined."));
+
+    for (name, bytes) in fixtures() {
+        let reply = post(&url, &bytes, &[]);
+        assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+        assert_eq!(reply.json()["training"], "skipped", "{name}");
+    }
+    // A dataset update starts a training job.
+    let mut update: Value = serde_json::from_slice(&common::fixture(
+        "repo.content.update.hfhub-tests.json",
+    ))
+    .unwrap();
+    update["repo"]["type"] = json!("dataset");
+    let reply = post(&url, update.to_string().as_bytes(), &[]);
+    assert_eq!(
+        reply.json(),
+        json!({"training": "started", "dataset": "Wauplin/gradio-user-history"})
+    );
+
+    let (code, stderr) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    // One log line per delivery, with the scope and action.
+    assert!(stderr.contains("scope=\"repo.content\""), "{stderr}");
+    assert!(stderr.contains("status=200"), "{stderr}");
+}
+
+#[test]
+fn trigger_training_with_a_secret_from_the_environment() {
+    let bot = Bot::start("trigger_training", &[("WEBHOOK_SECRET", "s3cret value")]);
+    assert_eq!(bot.printed[0], "Webhook secret is correctly defined.");
+    let url = bot.url_of("/webhooks/trigger_training");
+    let sample = common::hub_sample();
+    assert_eq!(post(&url, &sample, &[]).status, 401);
+    assert_eq!(post(&url, &sample, &[("x-webhook-secret", "nope")]).status, 403);
+    assert_eq!(post(&url, &sample, &[("x-webhook-secret", "s3cret value")]).status, 200);
+    assert_eq!(post(&format!("{url}?secret=s3cret%20value"), &sample, &[]).status, 200);
+    let (code, stderr) = bot.stop_with("INT");
+    assert_eq!(code, Some(0));
+    assert!(!stderr.contains("s3cret"), "the secret was logged: {stderr}");
+}
+
+#[test]
+fn trigger_training_on_a_space() {
+    let bot = Bot::start(
+        "trigger_training",
+        &[
+            ("SPACE_ID", "me/training-bot"),
+            ("SPACE_HOST", "me-training-bot.hf.space"),
+            ("HOOKSERVER_HOST", ""),
+        ],
+    );
+    assert_eq!(
+        bot.urls(),
+        ["https://me-training-bot.hf.space/webhooks/trigger_training"]
+    );
+    let (code, _) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_bad_configuration_exits_with_an_error() {
+    let output = Command::new(example_binary("trigger_training"))
+        .env("HOOKSERVER_PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: invalid configuration: HOOKSERVER_PORT"), "{stderr}");
+}
+
+#[test]
+fn custom_server_uses_its_ui_secret_and_explicit_paths() {
+    let bot = Bot::start("custom_server", &[]);
+    assert_eq!(bot.printed[0], "Webhook secret is correctly defined.");
+    let mut paths: Vec<String> = bot
+        .urls()
+        .iter()
+        .map(|url| url[url.find("/webhooks/").unwrap()..].to_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/webhooks/count_refs", "/webhooks/discussion_opened", "/webhooks/say_hello"]
+    );
+    let page = get(&format!("{}/", bot.base()));
+    assert!(page.body.contains("<h1>My bot</h1>"));
+    let secret = [("x-webhook-secret", "my_secret_key")];
+    for (name, bytes) in fixtures() {
+        for url in bot.urls() {
+            assert_eq!(post(&url, &bytes, &[]).status, 401, "{name} {url}");
+            let reply = post(&url, &bytes, &secret);
+            assert_eq!(reply.status, 200, "{name} {url}: {}", reply.body);
+        }
+    }
+    let hello = post(&bot.url_of("/say_hello"), &common::hub_sample(), &secret);
+    assert_eq!(hello.json(), json!({"message": "hello gpt2"}));
+    let refs = post(
+        &bot.url_of("/count_refs"),
+        &common::fixture("repo.content.update.hfhub-tests.json"),
+        &secret,
+    );
+    assert_eq!(refs.json(), json!({"scope": "repo.content", "updated_refs": 1}));
+    let opened = post(&bot.url_of("/discussion_opened"), &common::hub_sample(), &secret);
+    assert_eq!(opened.json()["title"], "Update co2 emissions");
+    let (code, _) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn multiple_endpoints_answers_on_every_endpoint() {
+    let bot = Bot::start("multiple_endpoints", &[]);
+    assert!(bot.printed[0].starts_with("multiple_endpoints:"), "main's body ran first");
+    assert_eq!(bot.urls().len(), 4, "{:?}", bot.printed);
+    for (name, bytes) in fixtures() {
+        for url in bot.urls() {
+            let reply = post(&url, &bytes, &[]);
+            assert_eq!(reply.status, 200, "{name} {url}: {}", reply.body);
+        }
+    }
+    let discussion = post(
+        &bot.url_of("/on_discussion"),
+        &common::fixture("discussion.update.hfhub-tests.json"),
+        &[],
+    );
+    assert_eq!(discussion.json(), json!({"discussion": 4, "status": "closed", "pr": true}));
+    let hello = post(&bot.url_of("/say_hello"), &common::hub_sample(), &[]);
+    assert_eq!(hello.body, "hello gpt2 from /webhooks/say_hello");
+    let name = post(&bot.url_of("/repos/name"), &common::hub_sample(), &[]);
+    assert_eq!(name.json(), json!({"name": "gpt2"}));
+    let (code, _) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
+}
