@@ -64,7 +64,7 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
         let ty_span = ty.span();
         if func.sig.asyncness.is_none() {
             checks.push(quote_spanned! {ty_span=>
-                ::hookserver::__private::assert_sync_param::<#ty>();
+                ::hookserver::__private::plain_fn_handler_params_must_be_send::<#ty>();
             });
         }
         bindings.push(quote_spanned! {ty_span=>
@@ -86,7 +86,7 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
         if let ReturnType::Type(_, ty) = &func.sig.output {
             let ty_span = ty.span();
             checks.push(quote_spanned! {ty_span=>
-                ::hookserver::__private::assert_sync_return::<#ty>();
+                ::hookserver::__private::plain_fn_handler_answers_must_be_send::<#ty>();
             });
         }
         quote! {
@@ -144,11 +144,13 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
 /// Expands `main!()`.
 pub(crate) fn main_bang(input: TokenStream) -> TokenStream {
     if !input.is_empty() {
-        return Error::new_spanned(
+        let error = Error::new_spanned(
             input,
             "`main!()` takes no arguments; configure the server with `#[hookserver::launch]` on your own `fn main`",
         )
         .into_compile_error();
+        // A stub `main` keeps the error above the only one.
+        return quote! { #error fn main() {} };
     }
     quote! {
         fn main() -> ::std::process::ExitCode {

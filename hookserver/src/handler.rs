@@ -394,10 +394,10 @@ where
 }
 
 /// Compile-time check that a sync handler's parameter can move to the blocking pool.
-pub fn assert_sync_param<T: Send + 'static>() {}
+pub fn plain_fn_handler_params_must_be_send<T: Send + 'static>() {}
 
 /// Compile-time check that a sync handler's answer can come back from the blocking pool.
-pub fn assert_sync_return<T: Send + 'static>() {}
+pub fn plain_fn_handler_answers_must_be_send<T: Send + 'static>() {}
 
 // --- Explicit registration -----------------------------------------------------------
 

@@ -1,0 +1,4 @@
+#[hookserver::launch]
+fn start() {}
+
+fn main() {}

@@ -1,0 +1,1 @@
+hookserver::main!(port = 8080);

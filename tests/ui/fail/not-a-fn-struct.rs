@@ -1,0 +1,6 @@
+use hookserver::webhook_endpoint;
+
+#[webhook_endpoint]
+struct NotAFunction;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use hookserver::webhook_endpoint;
+
+#[webhook_endpoint("say hello")]
+async fn hello() {}
+
+fn main() {}
