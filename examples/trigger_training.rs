@@ -13,7 +13,10 @@ async fn trigger_training(payload: WebhookPayload) -> Value {
     if payload.repo.r#type == RepoType::Dataset && payload.event.action == Action::Update {
         // A real bot would start a training job here (for instance through the Hub's
         // Jobs API); this one says what it would train on.
-        println!("training a model on the new revision of {}", payload.repo.name);
+        println!(
+            "training a model on the new revision of {}",
+            payload.repo.name
+        );
         return json!({ "training": "started", "dataset": payload.repo.name });
     }
     json!({ "training": "skipped", "scope": payload.event.scope })

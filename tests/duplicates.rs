@@ -26,7 +26,13 @@ fn the_server_refuses_to_start_naming_both_fns() {
     assert!(matches!(err, Error::DuplicateEndpoints { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("/webhooks/deploy"), "{message}");
-    assert!(message.contains("duplicates::first::deploy_model"), "{message}");
-    assert!(message.contains("duplicates::second::deploy_space"), "{message}");
+    assert!(
+        message.contains("duplicates::first::deploy_model"),
+        "{message}"
+    );
+    assert!(
+        message.contains("duplicates::second::deploy_space"),
+        "{message}"
+    );
     assert!(message.contains("tests/duplicates.rs:"), "{message}");
 }

@@ -192,7 +192,10 @@ fn payload_parameter_async_and_sync() {
     let server = server();
     let url = server.url();
     let reply = post(&format!("{url}/webhooks/implicit_path"), &hub_sample(), &[]);
-    assert_eq!((reply.status, reply.json()), (200, json!({"scope": "discussion"})));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (200, json!({"scope": "discussion"}))
+    );
     let reply = post(&format!("{url}/webhooks/nested/path"), &hub_sample(), &[]);
     assert_eq!(reply.json(), json!({"repo": "gpt2", "sync": true}));
     let reply = post(&format!("{url}/webhooks/named"), &hub_sample(), &[]);
@@ -213,7 +216,11 @@ fn request_parameter_in_any_order_async_and_sync() {
         reply.json(),
         json!({"path": "/webhooks/with_request", "method": "POST", "tag": "v1", "agent": "tests", "num": 19})
     );
-    let reply = post(&format!("{url}/webhooks/sync_with_request"), &hub_sample(), &[]);
+    let reply = post(
+        &format!("{url}/webhooks/sync_with_request"),
+        &hub_sample(),
+        &[],
+    );
     assert_eq!(reply.body, "/webhooks/sync_with_request create");
     server.stop();
 }
@@ -224,7 +231,11 @@ fn raw_body_as_bytes_and_string() {
     let url = server.url();
     let reply = post(&format!("{url}/webhooks/raw_bytes"), b"\xff\x00abc", &[]);
     assert_eq!(reply.body, "5");
-    let reply = post(&format!("{url}/webhooks/raw_string"), "héllo".as_bytes(), &[]);
+    let reply = post(
+        &format!("{url}/webhooks/raw_string"),
+        "héllo".as_bytes(),
+        &[],
+    );
     assert_eq!(reply.body, "olléh");
     let reply = post(&format!("{url}/webhooks/raw_string"), b"\xff\xfe", &[]);
     assert_eq!(reply.status, 400);
@@ -260,13 +271,23 @@ fn typed_json_in_and_out() {
 fn any_actix_extractor_and_responder() {
     let server = server();
     let url = server.url();
-    let reply = post(&format!("{url}/webhooks/actix_extractors?q=search"), b"{}", &[]);
+    let reply = post(
+        &format!("{url}/webhooks/actix_extractors?q=search"),
+        b"{}",
+        &[],
+    );
     assert_eq!(reply.status, 201);
-    assert_eq!(reply.json(), json!({"q": "search", "path": "/webhooks/actix_extractors"}));
+    assert_eq!(
+        reply.json(),
+        json!({"q": "search", "path": "/webhooks/actix_extractors"})
+    );
     let reply = post(&format!("{url}/webhooks/responder_impl"), b"", &[]);
     assert_eq!((reply.status, reply.body.as_str()), (202, "accepted"));
     let reply = post(&format!("{url}/webhooks/user_responder"), b"", &[]);
-    assert_eq!((reply.status, reply.body.as_str()), (418, "short and stout"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (418, "short and stout")
+    );
     let reply = post(&format!("{url}/webhooks/status_only"), b"", &[]);
     assert_eq!(reply.status, 204);
     let reply = post(&format!("{url}/webhooks/no_params"), b"", &[]);
@@ -287,12 +308,18 @@ fn results_answer_ok_or_an_error() {
     );
     // An actix-web error gives its own response.
     let reply = post(&format!("{url}/webhooks/result_response_error"), b"", &[]);
-    assert_eq!((reply.status, reply.body.as_str()), (409, "already training"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (409, "already training")
+    );
     let reply = post(&format!("{url}/webhooks/result_boxed_error"), b"21", &[]);
     assert_eq!((reply.status, reply.body.as_str()), (200, "42"));
     let reply = post(&format!("{url}/webhooks/result_boxed_error"), b"x", &[]);
     assert_eq!(reply.status, 500);
-    assert_eq!(reply.json(), json!({"error": "invalid digit found in string"}));
+    assert_eq!(
+        reply.json(),
+        json!({"error": "invalid digit found in string"})
+    );
     server.stop();
 }
 
@@ -304,7 +331,10 @@ fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
         for path in ["panics", "sync_panics"] {
             let reply = post(&format!("{url}/webhooks/{path}"), b"", &[]);
             assert_eq!(reply.status, 500);
-            assert_eq!(reply.json(), json!({"error": "the webhook handler panicked"}));
+            assert_eq!(
+                reply.json(),
+                json!({"error": "the webhook handler panicked"})
+            );
         }
         let reply = post(&format!("{url}/webhooks/implicit_path"), &hub_sample(), &[]);
         assert_eq!(reply.status, 200);
@@ -343,7 +373,9 @@ fn the_annotated_fns_stay_callable() {
     let payload: WebhookPayload = serde_json::from_slice(&hub_sample()).unwrap();
     assert_eq!(sync_nested(payload.clone())["repo"], "gpt2");
     assert_eq!(no_params(), "nothing needed");
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let value = runtime.block_on(implicit_path(payload));
     assert_eq!(value, json!({"scope": "discussion"}));
     runtime.block_on(named_fn());
@@ -356,7 +388,9 @@ fn landing_page_lists_every_endpoint() {
     assert_eq!(reply.status, 200);
     assert!(reply.content_type.unwrap().starts_with("text/html"));
     let count = WebhooksServer::new().webhook_paths().len();
-    assert!(reply.body.contains(&format!("{count} webhook(s) are registered")));
+    assert!(reply
+        .body
+        .contains(&format!("{count} webhook(s) are registered")));
     for path in WebhooksServer::new().webhook_paths() {
         assert!(
             reply.body.contains(&format!("POST {}{path}", server.url())),
@@ -378,7 +412,10 @@ fn wrong_method_is_405_and_unknown_path_404() {
     }
     let reply = post(&format!("{url}/webhooks/nope"), &hub_sample(), &[]);
     assert_eq!(reply.status, 404);
-    assert!(reply.json()["error"].as_str().unwrap().contains("/webhooks/nope"));
+    assert!(reply.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("/webhooks/nope"));
     let reply = get(&format!("{url}/elsewhere"));
     assert_eq!(reply.status, 404);
     server.stop();

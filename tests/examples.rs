@@ -126,7 +126,10 @@ impl Bot {
             .unwrap();
         assert!(status.success());
         let code = self.child.wait().unwrap().code();
-        let stderr = self.stderr.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_default();
         (code, stderr)
     }
 }
@@ -137,7 +140,10 @@ fn trigger_training_prints_the_instructions_and_answers_the_samples() {
     let instructions: Vec<&str> = bot.printed.iter().map(String::as_str).collect();
     let n = instructions.len();
     assert!(n >= 3, "{instructions:?}");
-    assert_eq!(instructions[n - 3], "Webhooks are correctly setup and ready to use:");
+    assert_eq!(
+        instructions[n - 3],
+        "Webhooks are correctly setup and ready to use:"
+    );
     let url = bot.url_of("/webhooks/trigger_training");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_eq!(
@@ -153,10 +159,8 @@ fn trigger_training_prints_the_instructions_and_answers_the_samples() {
         assert_eq!(reply.json()["training"], "skipped", "{name}");
     }
     // A dataset update starts a training job.
-    let mut update: Value = serde_json::from_slice(&common::fixture(
-        "repo.content.update.hfhub-tests.json",
-    ))
-    .unwrap();
+    let mut update: Value =
+        serde_json::from_slice(&common::fixture("repo.content.update.hfhub-tests.json")).unwrap();
     update["repo"]["type"] = json!("dataset");
     let reply = post(&url, update.to_string().as_bytes(), &[]);
     assert_eq!(
@@ -178,12 +182,24 @@ fn trigger_training_with_a_secret_from_the_environment() {
     let url = bot.url_of("/webhooks/trigger_training");
     let sample = common::hub_sample();
     assert_eq!(post(&url, &sample, &[]).status, 401);
-    assert_eq!(post(&url, &sample, &[("x-webhook-secret", "nope")]).status, 403);
-    assert_eq!(post(&url, &sample, &[("x-webhook-secret", "s3cret value")]).status, 200);
-    assert_eq!(post(&format!("{url}?secret=s3cret%20value"), &sample, &[]).status, 200);
+    assert_eq!(
+        post(&url, &sample, &[("x-webhook-secret", "nope")]).status,
+        403
+    );
+    assert_eq!(
+        post(&url, &sample, &[("x-webhook-secret", "s3cret value")]).status,
+        200
+    );
+    assert_eq!(
+        post(&format!("{url}?secret=s3cret%20value"), &sample, &[]).status,
+        200
+    );
     let (code, stderr) = bot.stop_with("INT");
     assert_eq!(code, Some(0));
-    assert!(!stderr.contains("s3cret"), "the secret was logged: {stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the secret was logged: {stderr}"
+    );
 }
 
 #[test]
@@ -212,7 +228,10 @@ fn a_bad_configuration_exits_with_an_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("error: invalid configuration: HOOKSERVER_PORT"), "{stderr}");
+    assert!(
+        stderr.contains("error: invalid configuration: HOOKSERVER_PORT"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -227,7 +246,11 @@ fn custom_server_uses_its_ui_secret_and_explicit_paths() {
     paths.sort();
     assert_eq!(
         paths,
-        ["/webhooks/count_refs", "/webhooks/discussion_opened", "/webhooks/say_hello"]
+        [
+            "/webhooks/count_refs",
+            "/webhooks/discussion_opened",
+            "/webhooks/say_hello"
+        ]
     );
     let page = get(&format!("{}/", bot.base()));
     assert!(page.body.contains("<h1>My bot</h1>"));
@@ -246,8 +269,15 @@ fn custom_server_uses_its_ui_secret_and_explicit_paths() {
         &common::fixture("repo.content.update.hfhub-tests.json"),
         &secret,
     );
-    assert_eq!(refs.json(), json!({"scope": "repo.content", "updated_refs": 1}));
-    let opened = post(&bot.url_of("/discussion_opened"), &common::hub_sample(), &secret);
+    assert_eq!(
+        refs.json(),
+        json!({"scope": "repo.content", "updated_refs": 1})
+    );
+    let opened = post(
+        &bot.url_of("/discussion_opened"),
+        &common::hub_sample(),
+        &secret,
+    );
     assert_eq!(opened.json()["title"], "Update co2 emissions");
     let (code, _) = bot.stop_with("TERM");
     assert_eq!(code, Some(0));
@@ -256,7 +286,10 @@ fn custom_server_uses_its_ui_secret_and_explicit_paths() {
 #[test]
 fn multiple_endpoints_answers_on_every_endpoint() {
     let bot = Bot::start("multiple_endpoints", &[]);
-    assert!(bot.printed[0].starts_with("multiple_endpoints:"), "main's body ran first");
+    assert!(
+        bot.printed[0].starts_with("multiple_endpoints:"),
+        "main's body ran first"
+    );
     assert_eq!(bot.urls().len(), 4, "{:?}", bot.printed);
     for (name, bytes) in fixtures() {
         for url in bot.urls() {
@@ -269,7 +302,10 @@ fn multiple_endpoints_answers_on_every_endpoint() {
         &common::fixture("discussion.update.hfhub-tests.json"),
         &[],
     );
-    assert_eq!(discussion.json(), json!({"discussion": 4, "status": "closed", "pr": true}));
+    assert_eq!(
+        discussion.json(),
+        json!({"discussion": 4, "status": "closed", "pr": true})
+    );
     let hello = post(&bot.url_of("/say_hello"), &common::hub_sample(), &[]);
     assert_eq!(hello.body, "hello gpt2 from /webhooks/say_hello");
     let name = post(&bot.url_of("/repos/name"), &common::hub_sample(), &[]);

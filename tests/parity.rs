@@ -35,7 +35,10 @@ fn test_add_webhook_twice_should_fail() {
     app.add_webhook("my_webhook", test_webhook).unwrap();
     let err = app.add_webhook("my_webhook", test_webhook_2).unwrap_err();
     assert!(matches!(err, hookserver::Error::DuplicatePath { .. }));
-    assert_eq!(err.to_string(), "Webhook /webhooks/my_webhook already exists.");
+    assert_eq!(
+        err.to_string(),
+        "Webhook /webhooks/my_webhook already exists."
+    );
 }
 
 // `TestWebhooksServerRun` -----------------------------------------------------------
@@ -121,20 +124,31 @@ fn secret_valid_missing_and_wrong_on_every_handler_kind() {
     let url = server.url();
     for name in HANDLERS {
         let endpoint = format!("{url}/webhooks/{name}");
-        let valid = post(&endpoint, &hub_sample(), &[("X-Webhook-Secret", "my_webhook_secret")]);
+        let valid = post(
+            &endpoint,
+            &hub_sample(),
+            &[("X-Webhook-Secret", "my_webhook_secret")],
+        );
         assert_eq!(valid.status, 200, "{name}");
         assert_eq!(valid.json()["scope"], "discussion", "{name}");
 
         let missing = post(&endpoint, &hub_sample(), &[]);
         assert_eq!(missing.status, 401, "{name}");
-        assert_eq!(missing.json(), json!({"error": "x-webhook-secret header not set."}));
+        assert_eq!(
+            missing.json(),
+            json!({"error": "x-webhook-secret header not set."})
+        );
 
         let wrong = post(&endpoint, &hub_sample(), &[("x-webhook-secret", "nope")]);
         assert_eq!(wrong.status, 403, "{name}");
         assert_eq!(wrong.json(), json!({"error": "Invalid webhook secret."}));
 
         // The Hub may put the secret in the URL instead.
-        let query = post(&format!("{endpoint}?secret=my_webhook_secret"), &hub_sample(), &[]);
+        let query = post(
+            &format!("{endpoint}?secret=my_webhook_secret"),
+            &hub_sample(),
+            &[],
+        );
         assert_eq!(query.status, 200, "{name}");
         let wrong_query = post(&format!("{endpoint}?secret=nope"), &hub_sample(), &[]);
         assert_eq!(wrong_query.status, 403, "{name}");
@@ -148,10 +162,16 @@ fn the_secret_is_checked_before_the_body_is_parsed() {
     let endpoint = format!("{}/webhooks/async_plain", server.url());
     // Not JSON, but the answer is about the secret.
     assert_eq!(post(&endpoint, b"{{{", &[]).status, 401);
-    assert_eq!(post(&endpoint, b"{{{", &[("x-webhook-secret", "x")]).status, 403);
+    assert_eq!(
+        post(&endpoint, b"{{{", &[("x-webhook-secret", "x")]).status,
+        403
+    );
     // Over the body limit, but the answer is still about the secret.
     let big = vec![b' '; 2 * 1024 * 1024];
-    assert_eq!(post(&endpoint, &big, &[("x-webhook-secret", "x")]).status, 403);
+    assert_eq!(
+        post(&endpoint, &big, &[("x-webhook-secret", "x")]).status,
+        403
+    );
     // With the secret, the body is read and refused.
     let right = [("x-webhook-secret", "my_webhook_secret")];
     assert_eq!(post(&endpoint, b"{{{", &right).status, 400);
@@ -162,7 +182,11 @@ fn the_secret_is_checked_before_the_body_is_parsed() {
 fn without_a_secret_every_handler_is_open() {
     let server = serve(WebhooksServer::new().webhook_secret(""));
     for name in HANDLERS {
-        let reply = post(&format!("{}/webhooks/{name}", server.url()), &hub_sample(), &[]);
+        let reply = post(
+            &format!("{}/webhooks/{name}", server.url()),
+            &hub_sample(),
+            &[],
+        );
         assert_eq!(reply.status, 200, "{name}");
     }
     server.stop();
@@ -175,6 +199,9 @@ fn the_landing_page_is_not_guarded_and_never_shows_the_secret() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("A secret is set"));
     assert!(!page.body.contains("my_webhook_secret"));
-    assert_eq!(common::get(&format!("{}/healthz", server.url())).status, 200);
+    assert_eq!(
+        common::get(&format!("{}/healthz", server.url())).status,
+        200
+    );
     server.stop();
 }

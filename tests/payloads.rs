@@ -25,7 +25,10 @@ fn every_sample_parses_and_serializes_back_to_the_same_json() {
             .unwrap_or_else(|err| panic!("{name} does not parse: {err}"));
         assert_eq!(payload.webhook.version, 3, "{name}");
         let back = serde_json::to_value(&payload).unwrap();
-        assert_eq!(back, original, "{name} does not serialize back to the same JSON");
+        assert_eq!(
+            back, original,
+            "{name} does not serialize back to the same JSON"
+        );
     }
 }
 
@@ -56,15 +59,40 @@ fn post_value(server: &hookserver::ServerHandle, value: &Value) -> common::Reply
 #[test]
 fn json_that_does_not_fit_is_422_naming_the_field() {
     let server = server();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("discussion.num", Box::new(|v| v["discussion"]["num"] = json!("nineteen"))),
-        ("discussion.num", Box::new(|v| v["discussion"]["num"] = json!(-1))),
-        ("repo.private", Box::new(|v| v["repo"]["private"] = json!("no"))),
-        ("repo.name", Box::new(|v| drop(v["repo"].as_object_mut().unwrap().remove("name")))),
-        ("event", Box::new(|v| drop(v.as_object_mut().unwrap().remove("event")))),
-        ("comment.hidden", Box::new(|v| v["comment"]["hidden"] = Value::Null)),
-        ("webhook.version", Box::new(|v| v["webhook"]["version"] = json!(2))),
-        ("webhook.version", Box::new(|v| v["webhook"]["version"] = json!(4))),
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "discussion.num",
+            Box::new(|v| v["discussion"]["num"] = json!("nineteen")),
+        ),
+        (
+            "discussion.num",
+            Box::new(|v| v["discussion"]["num"] = json!(-1)),
+        ),
+        (
+            "repo.private",
+            Box::new(|v| v["repo"]["private"] = json!("no")),
+        ),
+        (
+            "repo.name",
+            Box::new(|v| drop(v["repo"].as_object_mut().unwrap().remove("name"))),
+        ),
+        (
+            "event",
+            Box::new(|v| drop(v.as_object_mut().unwrap().remove("event"))),
+        ),
+        (
+            "comment.hidden",
+            Box::new(|v| v["comment"]["hidden"] = Value::Null),
+        ),
+        (
+            "webhook.version",
+            Box::new(|v| v["webhook"]["version"] = json!(2)),
+        ),
+        (
+            "webhook.version",
+            Box::new(|v| v["webhook"]["version"] = json!(4)),
+        ),
         ("repo.type", Box::new(|v| v["repo"]["type"] = json!(7))),
     ];
     for (path, change) in cases {
@@ -74,7 +102,11 @@ fn json_that_does_not_fit_is_422_naming_the_field() {
         assert_eq!(reply.status, 422, "{path}: {}", reply.body);
         let body = reply.json();
         assert_eq!(body["path"], path, "{}", reply.body);
-        assert!(body["error"].as_str().unwrap().contains(path), "{}", reply.body);
+        assert!(
+            body["error"].as_str().unwrap().contains(path),
+            "{}",
+            reply.body
+        );
     }
     // A body that is JSON but not an object.
     let reply = post(&format!("{}/webhooks/echo", server.url()), b"[1, 2]", &[]);

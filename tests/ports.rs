@@ -12,8 +12,16 @@ use hookserver::{Error, WebhooksServer, DEFAULT_PORT, LAST_FALLBACK_PORT};
 static ENV: Mutex<()> = Mutex::new(());
 
 fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
-    let _guard = ENV.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let names = ["HOOKSERVER_HOST", "HOOKSERVER_PORT", "SPACE_ID", "SYSTEM", "SPACE_HOST"];
+    let _guard = ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let names = [
+        "HOOKSERVER_HOST",
+        "HOOKSERVER_PORT",
+        "SPACE_ID",
+        "SYSTEM",
+        "SPACE_HOST",
+    ];
     for name in names {
         std::env::remove_var(name);
     }
@@ -41,7 +49,10 @@ fn when_7860_is_taken_the_next_free_port_is_used() {
             (DEFAULT_PORT + 2..=LAST_FALLBACK_PORT).contains(&port),
             "got port {port}"
         );
-        assert_eq!(common::get(&format!("{}/healthz", server.url())).status, 200);
+        assert_eq!(
+            common::get(&format!("{}/healthz", server.url())).status,
+            200
+        );
         server.stop();
         drop(held);
     });
@@ -57,7 +68,10 @@ fn a_chosen_port_that_is_taken_is_a_clear_error() {
             .launch_background()
             .unwrap_err();
         assert!(matches!(err, Error::AddrInUse { .. }), "{err:?}");
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
         assert!(err.to_string().contains("already in use"), "{err}");
         // The same through the environment.
         let err = with_env_inner(&[("HOOKSERVER_PORT", &port.to_string())], || {
@@ -80,9 +94,16 @@ fn with_env_inner<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
 
 #[test]
 fn host_and_port_from_the_environment() {
-    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     with_env(
-        &[("HOOKSERVER_HOST", "127.0.0.1"), ("HOOKSERVER_PORT", &free.to_string())],
+        &[
+            ("HOOKSERVER_HOST", "127.0.0.1"),
+            ("HOOKSERVER_PORT", &free.to_string()),
+        ],
         || {
             let server = WebhooksServer::empty().launch_background().unwrap();
             assert_eq!(server.addr().port(), free);

@@ -15,11 +15,22 @@ fn explicit_registration_without_the_registry() {
     .unwrap();
     app.add_webhook("sync/len", |body: String| body.len().to_string())
         .unwrap();
-    assert_eq!(app.webhook_paths(), ["/webhooks/say_hello", "/webhooks/sync/len"]);
+    assert_eq!(
+        app.webhook_paths(),
+        ["/webhooks/say_hello", "/webhooks/sync/len"]
+    );
     let server = serve(app);
-    let reply = post(&format!("{}/webhooks/say_hello", server.url()), &hub_sample(), &[]);
+    let reply = post(
+        &format!("{}/webhooks/say_hello", server.url()),
+        &hub_sample(),
+        &[],
+    );
     assert_eq!((reply.status, reply.body.as_str()), (200, "hello gpt2"));
-    let reply = post(&format!("{}/webhooks/sync/len", server.url()), b"12345", &[]);
+    let reply = post(
+        &format!("{}/webhooks/sync/len", server.url()),
+        b"12345",
+        &[],
+    );
     assert_eq!(reply.body, "5");
     // The explicit handler's payload errors are the same as the macro's.
     let reply = post(&format!("{}/webhooks/say_hello", server.url()), b"{}", &[]);
@@ -44,7 +55,10 @@ fn explicit_paths_are_checked() {
 fn a_custom_ui_replaces_the_landing_page() {
     let server = serve(WebhooksServer::empty().ui("<h1>My bot</h1>"));
     let reply = get(&format!("{}/", server.url()));
-    assert_eq!((reply.status, reply.body.as_str()), (200, "<h1>My bot</h1>"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "<h1>My bot</h1>")
+    );
     assert!(reply.content_type.unwrap().starts_with("text/html"));
     server.stop();
 }
@@ -69,7 +83,10 @@ fn an_empty_server_still_serves_its_landing_page_and_health() {
     assert!(page.body.contains("0 webhook(s) are registered"));
     assert!(page.body.contains("No webhook endpoint is registered"));
     let health = get(&format!("{}/healthz", server.url()));
-    assert_eq!((health.status, health.json()), (200, json!({"status": "ok"})));
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
     assert!(server.instructions().contains("ready to use"));
     server.stop();
 }
@@ -92,7 +109,11 @@ fn several_servers_in_one_process() {
     second.add_webhook("who", || async { "second" }).unwrap();
     let (a, b) = (serve(first), serve(second));
     let ask = |server: &hookserver::ServerHandle, secret| {
-        post(&format!("{}/webhooks/who", server.url()), b"", &[("x-webhook-secret", secret)])
+        post(
+            &format!("{}/webhooks/who", server.url()),
+            b"",
+            &[("x-webhook-secret", secret)],
+        )
     };
     assert_eq!(ask(&a, "one").body, "first");
     assert_eq!(ask(&b, "two").body, "second");

@@ -23,7 +23,11 @@ async fn slow() -> &'static str {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn signal_self(signal: &str) {
@@ -37,12 +41,8 @@ fn signal_self(signal: &str) {
 fn stops_gracefully_on(signal: &str) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let server = std::thread::spawn(move || {
-        WebhooksServer::new()
-            .webhook_secret("")
-            .port(port)
-            .launch()
-    });
+    let server =
+        std::thread::spawn(move || WebhooksServer::new().webhook_secret("").port(port).launch());
     // Wait until it serves.
     let mut up = false;
     for _ in 0..500 {
@@ -67,7 +67,11 @@ fn stops_gracefully_on(signal: &str) {
 
     // The delivery that was in flight is answered in full ...
     let reply = in_flight.join().unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (200, "done"), "{signal}");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "done"),
+        "{signal}"
+    );
     // ... launch() returns Ok, and the port no longer accepts connections.
     let outcome = server.join().unwrap();
     assert!(outcome.is_ok(), "{signal}: {outcome:?}");

@@ -38,7 +38,13 @@ fn try_webhook_endpoint(args: TokenStream, item: TokenStream) -> Result<TokenStr
     let mut errors = Vec::new();
     let path = match &args.path {
         Some(lit) => check_path(lit).map_err(|e| errors.push(e)).ok(),
-        None => Some(func.sig.ident.to_string().trim_start_matches("r#").to_owned()),
+        None => Some(
+            func.sig
+                .ident
+                .to_string()
+                .trim_start_matches("r#")
+                .to_owned(),
+        ),
     };
     if let Err(err) = check_endpoint_signature(&func.sig) {
         errors.push(err);
@@ -235,4 +241,3 @@ fn with_error(item: TokenStream, err: &Error) -> TokenStream {
     item.to_tokens(&mut tokens);
     tokens
 }
-

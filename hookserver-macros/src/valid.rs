@@ -5,11 +5,11 @@ use syn::{Error, FnArg, Item, ItemFn, Result, ReturnType, Signature, Type};
 
 /// Returns the fn if the item is one, or an error spanned on the item's keyword.
 pub(crate) fn expect_fn(item: Item, attr_name: &str, hint: &str) -> Result<ItemFn> {
+    let item = match item {
+        Item::Fn(func) => return Ok(func),
+        other => other,
+    };
     let (span, what) = match &item {
-        Item::Fn(_) => {
-            let Item::Fn(func) = item else { unreachable!() };
-            return Ok(func);
-        }
         Item::Struct(s) => (s.struct_token.span, "a struct"),
         Item::Enum(e) => (e.enum_token.span, "an enum"),
         Item::Union(u) => (u.union_token.span, "a union"),
@@ -20,6 +20,7 @@ pub(crate) fn expect_fn(item: Item, attr_name: &str, hint: &str) -> Result<ItemF
         Item::Trait(t) => (t.trait_token.span, "a trait"),
         Item::Type(t) => (t.type_token.span, "a type alias"),
         Item::Use(u) => (u.use_token.span, "a use declaration"),
+        Item::Fn(_) => (item.span(), "this item"),
         other => (other.span(), "this item"),
     };
     Err(Error::new(

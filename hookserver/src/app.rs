@@ -68,7 +68,11 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Every request under `/webhooks/`.
-async fn dispatch(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> HttpResponse {
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
     let started = Instant::now();
     let (response, event) = deliver(&req, payload, &shared).await;
     let status = response.status().as_u16();

@@ -149,7 +149,7 @@ impl<T> Extract<T> {
     pub const NEW: Self = Extract(PhantomData);
 }
 
-/// Selects [`FromDelivery`] extraction.
+/// Selects `FromDelivery` extraction.
 pub trait ViaDelivery<T> {
     /// The extractor to use.
     fn __hookserver_extractor(&self) -> DeliveryExtractor<T>;

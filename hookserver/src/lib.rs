@@ -97,10 +97,13 @@ pub fn launch() -> Result<()> {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::handler::{
-        plain_fn_handler_params_must_be_send, plain_fn_handler_answers_must_be_send, run_blocking, Delivery, Extract, HandlerFuture,
-        ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap, ViaDelivery, ViaRequest,
+        plain_fn_handler_answers_must_be_send, plain_fn_handler_params_must_be_send, run_blocking,
+        Delivery, Extract, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder,
+        ReplyWrap, ViaDelivery, ViaRequest,
     };
-    pub use crate::main_support::{main_launch, serve_after_async_main, serve_after_main, MainOutput};
+    pub use crate::main_support::{
+        main_launch, serve_after_async_main, serve_after_main, MainOutput,
+    };
     pub use crate::registry::{HandlerFn, Registration};
     pub use inventory;
 }

@@ -382,10 +382,16 @@ mod tests {
         let p: WebhookPayload = serde_json::from_str(FULL).unwrap();
         assert_eq!(p.event.action, Action::Create);
         assert_eq!(p.repo.head_sha.as_deref(), Some("abc"));
-        assert_eq!(p.repo.tags.as_deref(), Some(&["a".to_owned(), "b".to_owned()][..]));
+        assert_eq!(
+            p.repo.tags.as_deref(),
+            Some(&["a".to_owned(), "b".to_owned()][..])
+        );
         let d = p.discussion.as_ref().unwrap();
         assert_eq!(d.status, DiscussionStatus::Merged);
-        assert_eq!(d.changes.as_ref().unwrap().merge_commit_id.as_deref(), Some("def"));
+        assert_eq!(
+            d.changes.as_ref().unwrap().merge_commit_id.as_deref(),
+            Some("def")
+        );
         assert_eq!(d.pinned, Some(true));
         assert!(p.comment.as_ref().unwrap().hidden);
         assert_eq!(p.moved_to.as_ref().unwrap().owner.id, "o");

@@ -15,7 +15,8 @@ pub const WEBHOOKS_PREFIX: &str = "/webhooks/";
 pub type HandlerFn = for<'d> fn(&'d Delivery) -> HandlerFuture<'d>;
 
 /// A handler as the server stores it.
-pub(crate) type SharedHandler = Arc<dyn for<'d> Fn(&'d Delivery) -> HandlerFuture<'d> + Send + Sync>;
+pub(crate) type SharedHandler =
+    Arc<dyn for<'d> Fn(&'d Delivery) -> HandlerFuture<'d> + Send + Sync>;
 
 /// What `#[webhook_endpoint]` submits to `inventory` for each annotated fn.
 #[derive(Debug)]
@@ -50,7 +51,10 @@ impl Registration {
     }
 
     fn describe(&self) -> String {
-        format!("{}::{} ({}:{})", self.module, self.fn_name, self.file, self.line)
+        format!(
+            "{}::{} ({}:{})",
+            self.module, self.fn_name, self.file, self.line
+        )
     }
 }
 
@@ -182,7 +186,9 @@ mod tests {
         assert_eq!(normalize_path("/say_hello/").unwrap(), "say_hello");
         assert_eq!(normalize_path("say_hello").unwrap(), "say_hello");
         assert_eq!(normalize_path("a/b.c-d").unwrap(), "a/b.c-d");
-        for bad in ["", "/", "//", "a b", "{x}", "a?b", "a#b", "a%20b", "a//b", "é", "a\\b"] {
+        for bad in [
+            "", "/", "//", "a b", "{x}", "a?b", "a#b", "a%20b", "a//b", "é", "a\\b",
+        ] {
             assert!(normalize_path(bad).is_err(), "{bad:?} was accepted");
         }
     }
@@ -201,7 +207,10 @@ mod tests {
         let mut all = Endpoints::default();
         all.add(endpoint("/webhooks/my_webhook")).unwrap();
         let err = all.add(endpoint("/webhooks/my_webhook")).unwrap_err();
-        assert_eq!(err.to_string(), "Webhook /webhooks/my_webhook already exists.");
+        assert_eq!(
+            err.to_string(),
+            "Webhook /webhooks/my_webhook already exists."
+        );
         assert_eq!(all.len(), 1);
     }
 }

@@ -14,8 +14,8 @@ use crate::app::{app, Shared};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::landing::{render, LandingInfo};
-use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::logging::{say, say_err};
+use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::secret::Secret;
 
 /// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
@@ -68,7 +68,10 @@ pub struct WebhooksServer {
 impl fmt::Debug for WebhooksServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhooksServer")
-            .field("endpoints", &self.endpoints.iter().map(|e| &e.path).collect::<Vec<_>>())
+            .field(
+                "endpoints",
+                &self.endpoints.iter().map(|e| &e.path).collect::<Vec<_>>(),
+            )
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("ui", &self.ui.is_some())
             .field("host", &self.host)
@@ -437,10 +440,10 @@ impl WebhooksServer {
         let instructions = instructions(&self.endpoints, &public_url);
         print_secret_state(self.secret.is_some());
         if self.endpoints.is_empty() {
-            say_err(&format!(
+            say_err(
                 "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
                  if you did, see \"Platform notes\" in hookserver's docs (registration needs a platform that `inventory` supports)."
-            ));
+            );
         }
         say(&instructions);
         Ok(ServerHandle {
@@ -530,8 +533,11 @@ impl Signals {
 
     #[cfg(unix)]
     async fn recv(&mut self) {
-        futures_util::future::select(Box::pin(self.terminate.recv()), Box::pin(self.interrupt.recv()))
-            .await;
+        futures_util::future::select(
+            Box::pin(self.terminate.recv()),
+            Box::pin(self.interrupt.recv()),
+        )
+        .await;
     }
 
     #[cfg(not(unix))]
@@ -610,7 +616,8 @@ impl Config {
             })?),
             (None, None) => None,
         };
-        let space_url = set("SPACE_HOST").map(|h| format!("https://{}", h.trim().trim_end_matches('/')));
+        let space_url =
+            set("SPACE_HOST").map(|h| format!("https://{}", h.trim().trim_end_matches('/')));
         Ok(Config {
             host,
             port,
