@@ -3,8 +3,8 @@
 mod common;
 
 use common::{get, hub_sample, post, serve};
-use hookserver::serde_json::json;
-use hookserver::{Error, WebhookPayload, WebhooksServer};
+use hookserver::serde_json::{json, Value};
+use hookserver::{Error, Json, WebhookPayload, WebhooksServer};
 
 #[test]
 fn explicit_registration_without_the_registry() {
@@ -36,6 +36,10 @@ fn explicit_registration_without_the_registry() {
     let reply = post(&format!("{}/webhooks/say_hello", server.url()), b"{}", &[]);
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json()["path"], "event");
+    let reply = post(&format!("{}/webhooks/json", server.url()), b"[1]", &[]);
+    assert_eq!(reply.json(), json!({"got": [1]}));
+    let reply = post(&format!("{}/webhooks/json", server.url()), b"[1", &[]);
+    assert_eq!(reply.status, 400);
     server.stop();
 }
 

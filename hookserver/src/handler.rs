@@ -118,15 +118,26 @@ impl FromDelivery for HttpRequest {
 
 impl FromRequest for WebhookPayload {
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+    type Future = JsonBody<Self>;
 
     fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = Bytes::from_request(req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            Ok(Rejection::parse_json(&body)?)
-        })
+        json_body(req, payload)
     }
+}
+
+/// The future of a JSON body read by an actix-web extractor.
+pub(crate) type JsonBody<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+/// Reads the body (within the app's `PayloadConfig` limit) and parses it as JSON.
+pub(crate) fn json_body<T: DeserializeOwned + 'static>(
+    req: &actix_web::HttpRequest,
+    payload: &mut Payload,
+) -> JsonBody<T> {
+    let body = Bytes::from_request(req, payload);
+    Box::pin(async move {
+        let body = body.await?;
+        Ok(Rejection::parse_json(&body)?)
+    })
 }
 
 // --- Parameter selection for generated code (autoref specialization) -----------------
@@ -420,6 +431,18 @@ pub trait Handler<Marker>: Clone + Send + Sync + 'static {
     fn call<'d>(&self, delivery: &'d Delivery) -> HandlerFuture<'d>;
 }
 
+/// Extracts each parameter of a [`Handler`] in turn, or returns the failure's response.
+macro_rules! extract_args {
+    ($delivery:ident, $($arg:ident),*) => {
+        $(
+            let $arg = match $delivery.extract::<$arg>().await {
+                Ok(value) => value,
+                Err(response) => return response,
+            };
+        )*
+    };
+}
+
 macro_rules! handler_impls {
     ($($arg:ident),*) => {
         impl<F, Fut, R, $($arg,)*> Handler<(Async, $($arg,)*)> for F
@@ -433,12 +456,7 @@ macro_rules! handler_impls {
             fn call<'d>(&self, delivery: &'d Delivery) -> HandlerFuture<'d> {
                 let f = self.clone();
                 Box::pin(async move {
-                    $(
-                        let $arg = match delivery.extract::<$arg>().await {
-                            Ok(value) => value,
-                            Err(response) => return response,
-                        };
-                    )*
+                    extract_args!(delivery, $($arg),*);
                     f($($arg),*).await.into_reply(&delivery.request)
                 })
             }
@@ -454,12 +472,7 @@ macro_rules! handler_impls {
             fn call<'d>(&self, delivery: &'d Delivery) -> HandlerFuture<'d> {
                 let f = self.clone();
                 Box::pin(async move {
-                    $(
-                        let $arg = match delivery.extract::<$arg>().await {
-                            Ok(value) => value,
-                            Err(response) => return response,
-                        };
-                    )*
+                    extract_args!(delivery, $($arg),*);
                     match run_blocking(move || f($($arg),*)).await {
                         Ok(value) => value.into_reply(&delivery.request),
                         Err(response) => response,

@@ -1,19 +1,18 @@
 //! Parameter types of a webhook handler: [`HttpRequest`] and [`Json`].
 
 use std::fmt;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Ready};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode, Uri};
-use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpResponse, Responder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::handler::{json_body, JsonBody};
 use crate::rejection::{json_error, Rejection};
 use crate::secret::{redact_query, SECRET_HEADER};
 
@@ -172,16 +171,13 @@ impl<T> DerefMut for Json<T> {
     }
 }
 
-impl<T: DeserializeOwned> FromRequest for Json<T> {
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+    type Future = JsonBody<Self>;
 
     fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = Bytes::from_request(req, payload);
-        Box::pin(async move {
-            let body = body.await?;
-            Ok(Json(Rejection::parse_json(&body)?))
-        })
+        let body = json_body::<T>(req, payload);
+        Box::pin(async move { body.await.map(Json) })
     }
 }
 
