@@ -15,9 +15,17 @@ fn explicit_registration_without_the_registry() {
     .unwrap();
     app.add_webhook("sync/len", |body: String| body.len().to_string())
         .unwrap();
+    app.add_webhook("json", |Json(value): Json<Value>| async move {
+        Json(json!({ "got": value }))
+    })
+    .unwrap();
     assert_eq!(
         app.webhook_paths(),
-        ["/webhooks/say_hello", "/webhooks/sync/len"]
+        [
+            "/webhooks/say_hello",
+            "/webhooks/sync/len",
+            "/webhooks/json"
+        ]
     );
     let server = serve(app);
     let reply = post(
