@@ -1,0 +1,1 @@
+//! Benchmarks of hookserver; see `scripts/bench.sh` and `BENCHMARKS.md`.
