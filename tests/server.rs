@@ -142,3 +142,93 @@ fn debug_never_shows_the_secret() {
     assert!(!format!("{server:?}").contains("hunter2"));
     server.stop();
 }
+
+/// Sends raw HTTP/1.1 `requests` on one connection and returns the status lines answered.
+fn statuses_on_one_connection(addr: std::net::SocketAddr, requests: &[String]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut statuses = Vec::new();
+    for request in requests {
+        if writer.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+        let mut status = String::new();
+        if reader.read_line(&mut status).unwrap_or(0) == 0 {
+            break;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        statuses.push(status.trim_end().to_owned());
+    }
+    statuses
+}
+
+#[test]
+fn refused_deliveries_keep_the_connection_alive() {
+    let mut app = WebhooksServer::empty().webhook_secret("right");
+    app.add_webhook("hook", || async {}).unwrap();
+    let server = serve(app);
+    let body = String::from_utf8(hub_sample()).unwrap();
+    let request = |secret: &str, path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nX-Webhook-Secret: {secret}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let requests = [
+        request("wrong", "/webhooks/hook"),
+        request("right", "/webhooks/nope"),
+        request("right", "/webhooks/hook"),
+        request("wrong", "/webhooks/hook"),
+    ];
+    let statuses = statuses_on_one_connection(server.addr(), &requests);
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 403 Forbidden",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 403 Forbidden"
+        ]
+    );
+    server.stop();
+}
+
+#[test]
+fn only_paths_below_webhooks_reach_the_endpoints() {
+    let mut app = WebhooksServer::empty().webhook_secret("");
+    app.add_webhook("hook", || async { "hooked" }).unwrap();
+    let server = serve(app);
+    let url = server.url();
+    assert_eq!(
+        post(&format!("{url}/webhooks/hook"), b"", &[]).body,
+        "hooked"
+    );
+    for path in [
+        "/webhooks",
+        "/webhooks/",
+        "/webhookshook",
+        "/hook",
+        "/webhooks/hook/x",
+    ] {
+        let reply = post(&format!("{url}{path}"), b"", &[]);
+        assert_eq!(reply.status, 404, "{path}");
+    }
+    server.stop();
+}

@@ -44,7 +44,8 @@ pub(crate) fn app(
         .app_data(web::PayloadConfig::new(limit))
         .route("/", web::get().to(landing))
         .route("/healthz", web::get().to(healthz))
-        .service(web::resource("/webhooks/{name:.*}").to(dispatch))
+        // A prefix scope, not a `{name:.*}` pattern: routing costs no regex per request.
+        .service(web::scope("/webhooks").default_service(web::to(dispatch)))
         .default_service(web::to(not_found))
 }
 
@@ -95,31 +96,25 @@ async fn dispatch(
 type Outcome = (HttpResponse, Option<(crate::Action, String)>);
 
 async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> Outcome {
-    let reject = |rejection: Rejection| (rejection.error_response(), None);
-    // 1. The secret, before anything else: the body is not even read without it.
-    if let Some(secret) = &shared.secret {
-        let header = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes());
-        match secret.check(header, req.query_string()) {
-            SecretCheck::Valid => {}
-            SecretCheck::Missing => return reject(Rejection::MissingSecret),
-            SecretCheck::Wrong => return reject(Rejection::WrongSecret),
-        }
-    }
-    // 2. The route.
-    let name = req.match_info().query("name");
-    let Some(endpoint) = shared.table.get(name) else {
-        return reject(Rejection::NotFound(req.path().to_owned()));
-    };
-    if req.method() != actix_web::http::Method::POST {
-        return reject(Rejection::MethodNotAllowed(req.method().to_string()));
-    }
-    // 3. The body, within the limit.
     let limit = shared.body_limit;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // 1. The secret, before anything else: the body is not read (nor parsed) without it.
+    // 2. The route and the method.
+    let endpoint = match check_request(req, shared) {
+        Ok(endpoint) => endpoint,
+        Err(rejection) => {
+            // Answered without the body: read it off the connection (unparsed, within the
+            // limit) so that the client may keep the connection alive.
+            drain(payload, req, declared, limit).await;
+            return (rejection.error_response(), None);
+        }
+    };
+    let reject = |rejection: Rejection| (rejection.error_response(), None);
+    // 3. The body, within the limit.
     if declared.is_some_and(|len| len > limit as u64) {
         return reject(Rejection::TooLarge { limit });
     }
@@ -160,6 +155,49 @@ fn event_of(body: &[u8]) -> Option<(crate::Action, String)> {
     }
     let event = serde_json::from_slice::<EventOnly>(body).ok()?.event?;
     Some((event.action, event.scope))
+}
+
+/// The secret, the route and the method of a delivery.
+fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoint, Rejection> {
+    if let Some(secret) = &shared.secret {
+        let header = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes());
+        match secret.check(header, req.query_string()) {
+            SecretCheck::Valid => {}
+            SecretCheck::Missing => return Err(Rejection::MissingSecret),
+            SecretCheck::Wrong => return Err(Rejection::WrongSecret),
+        }
+    }
+    // What follows `/webhooks` in the (normalized) path.
+    let name = req
+        .match_info()
+        .unprocessed()
+        .strip_prefix('/')
+        .unwrap_or("");
+    let Some(endpoint) = shared.table.get(name) else {
+        return Err(Rejection::NotFound(req.path().to_owned()));
+    };
+    if req.method() != actix_web::http::Method::POST {
+        return Err(Rejection::MethodNotAllowed(req.method().to_string()));
+    }
+    Ok(endpoint)
+}
+
+/// Reads a body that will not be used, without keeping it, when it is small enough and
+/// the client already sends it (no `Expect: 100-continue`); otherwise the connection is
+/// closed after the answer, as actix-web does with an unread body.
+async fn drain(mut payload: web::Payload, req: &HttpRequest, declared: Option<u64>, limit: usize) {
+    use futures_util::StreamExt;
+    let expects_continue = req.headers().contains_key(header::EXPECT);
+    if expects_continue || declared.is_none_or(|len| len > limit as u64) {
+        return;
+    }
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = payload.next().await {
+        seen += chunk.len();
+        if seen > limit {
+            return;
+        }
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

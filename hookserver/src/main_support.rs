@@ -7,7 +7,9 @@ use crate::error::Error;
 
 /// The body of the `fn main` that `main!()` generates.
 pub fn main_launch() -> ExitCode {
-    match crate::launch() {
+    let outcome = crate::launch();
+    crate::logging::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             crate::logging::say_err(&format!("error: {err}"));
@@ -52,9 +54,12 @@ impl<E: From<Error>> MainOutput for Result<(), E> {
 /// Serves after a sync `main` body, unless it failed or launched a server itself.
 pub fn serve_after_main<R: MainOutput>(outcome: R) -> R {
     if !outcome.succeeded() || crate::server::launched() {
+        crate::logging::flush();
         return outcome;
     }
-    match crate::launch() {
+    let served = crate::launch();
+    crate::logging::flush();
+    match served {
         Ok(()) => outcome,
         Err(err) => R::from_error(err),
     }
@@ -71,9 +76,12 @@ where
     actix_web::rt::System::new().block_on(async move {
         let outcome = body().await;
         if !outcome.succeeded() || crate::server::launched() {
+            crate::logging::flush();
             return outcome;
         }
-        match tokio::task::spawn_blocking(crate::launch).await {
+        let served = tokio::task::spawn_blocking(crate::launch).await;
+        crate::logging::flush();
+        match served {
             Ok(Ok(())) => outcome,
             Ok(Err(err)) => R::from_error(err),
             Err(err) => std::panic::resume_unwind(err.into_panic()),
