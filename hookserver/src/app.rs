@@ -37,16 +37,22 @@ pub(crate) fn app(
         InitError = (),
     >,
 > {
-    let limit = shared.body_limit;
     App::new()
+        .configure(|config| routes(config, shared))
+        .default_service(web::to(not_found))
+}
+
+/// Registers `/`, `/healthz` and `/webhooks/*`.
+pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>) {
+    let limit = shared.body_limit;
+    config
         .app_data(shared)
         // Limits actix-web's own body extractors (used by `add_webhook` handlers).
         .app_data(web::PayloadConfig::new(limit))
         .route("/", web::get().to(landing))
         .route("/healthz", web::get().to(healthz))
         // A prefix scope, not a `{name:.*}` pattern: routing costs no regex per request.
-        .service(web::scope("/webhooks").default_service(web::to(dispatch)))
-        .default_service(web::to(not_found))
+        .service(web::scope("/webhooks").default_service(web::to(dispatch)));
 }
 
 async fn landing(shared: web::Data<Shared>) -> HttpResponse {

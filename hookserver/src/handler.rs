@@ -84,7 +84,7 @@ pub trait FromDelivery: Sized {
 
 impl FromDelivery for WebhookPayload {
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        let payload: WebhookPayload = Rejection::parse_json(&delivery.body)?;
+        let payload = WebhookPayload::from_slice(&delivery.body)?;
         let _ = delivery
             .event
             .set((payload.event.action.clone(), payload.event.scope.clone()));

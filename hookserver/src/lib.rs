@@ -105,5 +105,6 @@ pub mod __private {
         main_launch, serve_after_async_main, serve_after_main, MainOutput,
     };
     pub use crate::registry::{HandlerFn, Registration};
+    pub use crate::secret::HeaderCheck;
     pub use inventory;
 }

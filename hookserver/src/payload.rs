@@ -189,6 +189,27 @@ pub struct WebhookPayload {
     pub updated_config: Option<serde_json::Value>,
 }
 
+impl WebhookPayload {
+    /// Parses a delivery's body as the server does: `Rejection::NotJson` (400) for a body
+    /// that is not JSON, `Rejection::Invalid` (422, with the field's path) for JSON that
+    /// does not fit, including a `webhook.version` other than 3. The path is tracked only
+    /// once parsing has failed, so a valid payload costs what plain `serde_json` costs.
+    ///
+    /// # Errors
+    ///
+    /// The [`Rejection`](crate::Rejection) the server would answer.
+    ///
+    /// ```
+    /// use hookserver::{Rejection, WebhookPayload};
+    ///
+    /// let err = WebhookPayload::from_slice(br#"{"event": {"action": 1}}"#).unwrap_err();
+    /// assert!(matches!(err, Rejection::Invalid { ref path, .. } if path == "event.action"));
+    /// ```
+    pub fn from_slice(body: &[u8]) -> Result<Self, crate::Rejection> {
+        crate::Rejection::parse_json(body)
+    }
+}
+
 /// `event`: what happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -53,6 +53,7 @@ pub(crate) fn launched() -> bool {
 ///     app.launch()                            // blocks until Ctrl-C / SIGTERM
 /// }
 /// ```
+#[derive(Clone)]
 pub struct WebhooksServer {
     endpoints: Endpoints,
     registry_error: Option<(String, String, String)>,
@@ -345,51 +346,93 @@ impl WebhooksServer {
         self.start(false)
     }
 
-    fn start(&self, handle_signals: bool) -> Result<ServerHandle> {
-        if let Some((path, first, second)) = &self.registry_error {
-            return Err(Error::DuplicateEndpoints {
+    /// The server's routes as an actix-web configuration: `GET /` (the landing page),
+    /// `GET /healthz` and `/webhooks/*`, with the secret check, the body limit and the
+    /// panic guard. Mount them in an `App` of your own, or test the endpoints in memory
+    /// with `actix_web::test`. The landing page shows paths relative to the host it is
+    /// served on (or `https://$SPACE_HOST` on a Space). No log subscriber is installed.
+    ///
+    /// # Errors
+    ///
+    /// Two `#[webhook_endpoint]` fns on one path.
+    ///
+    /// ```
+    /// use hookserver::actix_web::{test, App};
+    ///
+    /// # hookserver::actix_web::rt::System::new().block_on(async {
+    /// let mut server = hookserver::WebhooksServer::empty().webhook_secret("s3cret");
+    /// server.add_webhook("ping", || async { "pong" })?;
+    /// let app = test::init_service(App::new().configure(server.configure()?)).await;
+    /// let request = test::TestRequest::post()
+    ///     .uri("/webhooks/ping")
+    ///     .insert_header(("x-webhook-secret", "s3cret"))
+    ///     .to_request();
+    /// let body = test::call_and_read_body(&app, request).await;
+    /// assert_eq!(body, "pong");
+    /// # Ok::<(), hookserver::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn configure(&self) -> Result<impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static> {
+        self.check_registry()?;
+        let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        let base_url = config.space_url.clone().unwrap_or_default();
+        let shared = web::Data::new(self.shared(&config, &base_url));
+        Ok(move |service: &mut web::ServiceConfig| crate::app::routes(service, shared.clone()))
+    }
+
+    fn check_registry(&self) -> Result<()> {
+        match &self.registry_error {
+            Some((path, first, second)) => Err(Error::DuplicateEndpoints {
                 path: path.clone(),
                 first: first.clone(),
                 second: second.clone(),
-            });
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// What the workers share, with the landing page naming `base_url`.
+    fn shared(&self, config: &Config, base_url: &str) -> Shared {
+        let landing = match &self.ui {
+            Some(html) => Bytes::from(html.clone()),
+            None => Bytes::from(render(&LandingInfo {
+                endpoints: &self.endpoints,
+                base_url,
+                secret_set: self.secret.is_some(),
+                on_space: config.on_space,
+            })),
+        };
+        Shared {
+            table: self.endpoints.table(),
+            secret: self.secret.clone(),
+            body_limit: self.body_limit,
+            landing,
+        }
+    }
+
+    fn start(&self, handle_signals: bool) -> Result<ServerHandle> {
+        self.check_registry()?;
         let config = Config::resolve(self, |name| std::env::var(name).ok())?;
         crate::logging::init();
         LAUNCHED.store(true, Ordering::SeqCst);
 
         let (ready_tx, ready_rx) = mpsc::channel();
-        let endpoints = self.endpoints.clone();
-        let secret = self.secret.clone();
-        let ui = self.ui.clone();
-        let body_limit = self.body_limit;
         let workers = self.workers;
         let shutdown_timeout = self.shutdown_timeout.as_secs();
         let thread_config = config.clone();
+        // The landing page names the port, known once listening: build what the workers
+        // share on the server thread, from a copy of this server.
+        let prepared = self.clone();
         let thread = std::thread::Builder::new()
             .name("hookserver".to_owned())
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    let landing_for = |base_url: &str| -> Bytes {
-                        match &ui {
-                            Some(html) => Bytes::from(html.clone()),
-                            None => Bytes::from(render(&LandingInfo {
-                                endpoints: &endpoints,
-                                base_url,
-                                secret_set: secret.is_some(),
-                                on_space: thread_config.on_space,
-                            })),
-                        }
-                    };
                     let started = listen(&thread_config).and_then(|listener| {
                         let addr = listener
                             .local_addr()
                             .map_err(|err| Error::io(&thread_config.host, err))?;
-                        let shared = web::Data::new(Shared {
-                            table: endpoints.table(),
-                            secret: secret.clone(),
-                            body_limit,
-                            landing: landing_for(&thread_config.base_url(addr.port())),
-                        });
+                        let base_url = thread_config.base_url(addr.port());
+                        let shared = web::Data::new(prepared.shared(&thread_config, &base_url));
                         let mut server = HttpServer::new(move || app(shared.clone()))
                             .disable_signals()
                             .shutdown_timeout(shutdown_timeout);
