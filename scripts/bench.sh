@@ -37,7 +37,11 @@ BOT1000=$ROOT/target/release/bench_bot_1000
 
 run() { # NAME PORT COMMAND...
   local name=$1 port=$2; shift 2
-  RESULTS=$RESULTS DURATION=$DURATION NOTE="scripts/bench.sh round $round" \
+  # A fresh log file: bench.sh times start-up from before the shell truncates the server's
+  # log, and truncating the previous round's large log would count against the server.
+  local log=$OUT/$name.log
+  rm -f "$log"
+  SERVER_LOG=$log RESULTS=$RESULTS DURATION=$DURATION NOTE="scripts/bench.sh round $round" \
     "$SHARED/bench.sh" "$name" "http://127.0.0.1:$port" -- "$@" >/dev/null
 }
 

@@ -3,19 +3,29 @@
 //! A log line per delivery must not slow deliveries down. `tracing-subscriber` formats
 //! each line on the worker that logs it, into a buffer of that thread's own; nothing
 //! wakes another thread and nothing calls the kernel per line. A flusher thread writes
-//! every buffer to stderr ten times a second (and a buffer that grows past 64 KiB is
-//! written at once by its own thread), so a line shows within 100 ms.
+//! every buffer to stderr ten times a second (sooner when one passes 256 KiB), so a line
+//! shows within 100 ms, and a worker never waits for stderr. Should stderr stall (a full
+//! disk, a pipe nobody reads), a thread's buffer stops growing at 4 MiB: later lines are
+//! dropped and counted, and the count is logged once stderr flows again.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How often pending lines are written out.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// A buffer this large is written out by the thread that fills it.
-const FLUSH_AT: usize = 64 * 1024;
+/// A buffer this large wakes the flusher early.
+const FLUSH_AT: usize = 256 * 1024;
+/// A buffer this large takes no more lines until flushed.
+const DROP_AT: usize = 4 * 1024 * 1024;
+
+/// Lines dropped because stderr did not keep up.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Wakes the flusher before its next tick.
+static WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
 
 /// One thread's pending log lines.
 type Buffer = Arc<Mutex<Vec<u8>>>;
@@ -50,13 +60,21 @@ pub(crate) struct BatchedStderr;
 
 impl Write for BatchedStderr {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        MINE.with(|buffer| {
+        let wake = MINE.with(|buffer| {
             let mut pending = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.extend_from_slice(bytes);
-            if pending.len() >= FLUSH_AT {
-                write_stderr(&std::mem::take(&mut *pending));
+            if pending.len() + bytes.len() > DROP_AT {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return false;
             }
+            let before = pending.len();
+            pending.extend_from_slice(bytes);
+            before < FLUSH_AT && pending.len() >= FLUSH_AT
         });
+        if wake {
+            let (flag, condvar) = &WAKE;
+            *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            condvar.notify_one();
+        }
         Ok(bytes.len())
     }
 
@@ -81,6 +99,28 @@ pub(crate) fn flush() {
     }
     // A thread that ended dropped its handle: only this list holds the buffer now.
     buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
+    drop(buffers);
+    let dropped = DROPPED.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        write_stderr(
+            format!("hookserver: {dropped} log line(s) dropped: stderr did not keep up\n")
+                .as_bytes(),
+        );
+    }
+}
+
+/// Flushes every tick, or sooner when a buffer fills up.
+fn flusher() {
+    let (flag, condvar) = &WAKE;
+    loop {
+        let woken = flag.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut woken, _) = condvar
+            .wait_timeout_while(woken, FLUSH_EVERY, |woken| !*woken)
+            .unwrap_or_else(PoisonError::into_inner);
+        *woken = false;
+        drop(woken);
+        flush();
+    }
 }
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default:
@@ -103,10 +143,7 @@ pub(crate) fn init() {
             FLUSHER.get_or_init(|| {
                 let _ = std::thread::Builder::new()
                     .name("hookserver-log".to_owned())
-                    .spawn(|| loop {
-                        std::thread::sleep(FLUSH_EVERY);
-                        flush();
-                    });
+                    .spawn(flusher);
             });
         }
     });
