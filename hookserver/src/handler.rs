@@ -426,6 +426,25 @@ pub enum Blocking {}
 /// extractors (hookserver's `WebhookPayload`, `HttpRequest` and `Json<T>` are) and whose
 /// output is [`IntoReply`]; and for plain fns of the same shape whose parameters and
 /// output are `Send`, which run on the blocking thread pool.
+///
+/// ```
+/// use hookserver::actix_web::web::Query;
+/// use hookserver::{HttpRequest, WebhookPayload, WebhooksServer};
+/// use std::collections::HashMap;
+///
+/// async fn with_query(payload: WebhookPayload, query: Query<HashMap<String, String>>) -> String {
+///     format!("{} {:?}", payload.event.scope, query.get("tag"))
+/// }
+///
+/// fn blocking(request: HttpRequest, body: String) -> String {
+///     format!("{} bytes at {}", body.len(), request.path())
+/// }
+///
+/// let mut app = WebhooksServer::empty();
+/// app.add_webhook("with_query", with_query)?;
+/// app.add_webhook("blocking", blocking)?;
+/// # Ok::<(), hookserver::Error>(())
+/// ```
 pub trait Handler<Marker>: Clone + Send + Sync + 'static {
     /// Runs the handler for one delivery.
     fn call<'d>(&self, delivery: &'d Delivery) -> HandlerFuture<'d>;

@@ -691,6 +691,17 @@ impl Config {
 /// [`WebhooksServer::launch_background`].
 ///
 /// Dropping it leaves the server running; [`stop`](Self::stop) stops it.
+///
+/// ```
+/// let mut app = hookserver::WebhooksServer::empty().host("127.0.0.1").port(0);
+/// app.add_webhook("ping", || async { "pong" })?;
+/// let handle = app.launch_background()?;
+/// assert_eq!(handle.url(), format!("http://{}", handle.addr()));
+/// assert_eq!(handle.public_url(), handle.url()); // https://$SPACE_HOST on a Space
+/// assert!(handle.instructions().contains("/webhooks/ping"));
+/// handle.stop();
+/// # Ok::<(), hookserver::Error>(())
+/// ```
 pub struct ServerHandle {
     addr: SocketAddr,
     url: String,
