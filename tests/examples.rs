@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,8 +12,11 @@ use std::time::Duration;
 use common::{fixtures, get, post};
 use hookserver::serde_json::{json, Value};
 
-/// The example's binary, built by `cargo test` beside the test binaries.
+/// The example's binary, beside the test binaries; built (or found up to date) by
+/// `cargo build --example` once per run, so that `cargo test --test examples` alone never
+/// runs a stale bot.
 fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let deps = std::env::current_exe().unwrap();
     let path = deps
         .parent()
@@ -21,13 +24,17 @@ fn example_binary(name: &str) -> PathBuf {
         .unwrap()
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|n| n == name) {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--example", name])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
         assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_owned());
     }
     path
 }
@@ -36,6 +43,7 @@ fn example_binary(name: &str) -> PathBuf {
 struct Bot {
     child: Child,
     printed: Vec<String>,
+    /// Standard error, line by line.
     stderr: mpsc::Receiver<String>,
     /// Keeps the reader of standard output alive, so that the bot never writes to a
     /// closed pipe.
@@ -66,12 +74,15 @@ impl Bot {
                 }
             }
         });
-        let mut stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let (err_tx, err_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = stderr.read_to_string(&mut all);
-            let _ = err_tx.send(all);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
         let mut printed = Vec::new();
         loop {
@@ -126,11 +137,9 @@ impl Bot {
             .unwrap();
         assert!(status.success());
         let code = self.child.wait().unwrap().code();
-        let stderr = self
-            .stderr
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_default();
-        (code, stderr)
+        // The child has exited: its stderr ends, and the reader with it.
+        let stderr: Vec<String> = self.stderr.iter().collect();
+        (code, stderr.join("\n"))
     }
 }
 
@@ -173,6 +182,25 @@ fn trigger_training_prints_the_instructions_and_answers_the_samples() {
     // One log line per delivery, with the scope and action.
     assert!(stderr.contains("scope=\"repo.content\""), "{stderr}");
     assert!(stderr.contains("status=200"), "{stderr}");
+}
+
+#[test]
+fn the_log_line_of_a_delivery_shows_while_the_bot_runs() {
+    let bot = Bot::start("trigger_training", &[]);
+    let url = bot.url_of("/webhooks/trigger_training");
+    assert_eq!(post(&url, &common::hub_sample(), &[]).status, 200);
+    // Written by the flusher thread (every 100 ms), not only at exit; the bound is generous.
+    let line = loop {
+        match bot.stderr.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.contains("hookserver::delivery") => break line,
+            Ok(_) => {}
+            Err(_) => panic!("no delivery line on stderr while the bot runs"),
+        }
+    };
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("scope=\"discussion\""), "{line}");
+    let (code, _) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
 }
 
 #[test]

@@ -232,3 +232,39 @@ fn only_paths_below_webhooks_reach_the_endpoints() {
     }
     server.stop();
 }
+
+#[test]
+fn a_refused_client_that_sends_expect_100_continue_keeps_its_connection() {
+    let mut app = WebhooksServer::empty().webhook_secret("right");
+    app.add_webhook("hook", || async {}).unwrap();
+    let server = serve(app);
+    let body = String::from_utf8(hub_sample()).unwrap();
+    let request = |secret: &str| {
+        format!(
+            "POST /webhooks/hook HTTP/1.1\r\nHost: x\r\nX-Webhook-Secret: {secret}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // actix-web answers `100 Continue` before any handler runs (the secret is checked
+    // after it); the body that follows is read off and dropped, and the connection stays
+    // usable.
+    let statuses = statuses_on_one_connection(
+        server.addr(),
+        &[
+            request("wrong"),
+            String::new(),
+            request("right"),
+            String::new(),
+        ],
+    );
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 100 Continue",
+            "HTTP/1.1 403 Forbidden",
+            "HTTP/1.1 100 Continue",
+            "HTTP/1.1 200 OK"
+        ]
+    );
+    server.stop();
+}

@@ -116,7 +116,7 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
         Err(rejection) => {
             // Answered without the body: read it off the connection (unparsed, within the
             // limit) so that the client may keep the connection alive.
-            drain(payload, req, declared, limit).await;
+            drain(payload, declared, limit).await;
             return (rejection.error_response(), None);
         }
     };
@@ -189,13 +189,13 @@ fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoi
     Ok(endpoint)
 }
 
-/// Reads a body that will not be used, without keeping it, when it is small enough and
-/// the client already sends it (no `Expect: 100-continue`); otherwise the connection is
-/// closed after the answer, as actix-web does with an unread body.
-async fn drain(mut payload: web::Payload, req: &HttpRequest, declared: Option<u64>, limit: usize) {
+/// Reads a body that will not be used, without keeping it, when its declared length is
+/// within the limit; otherwise the connection is closed after the answer, as actix-web
+/// does with an unread body. (actix-web answers `Expect: 100-continue` before any handler
+/// runs, so such a client sends its body too.)
+async fn drain(mut payload: web::Payload, declared: Option<u64>, limit: usize) {
     use futures_util::StreamExt;
-    let expects_continue = req.headers().contains_key(header::EXPECT);
-    if expects_continue || declared.is_none_or(|len| len > limit as u64) {
+    if declared.is_none_or(|len| len > limit as u64) {
         return;
     }
     let mut seen = 0usize;

@@ -673,16 +673,10 @@ impl Config {
     pub(crate) fn base_url(&self, port: u16) -> String {
         match &self.space_url {
             Some(url) => url.clone(),
-            None => {
-                let ip = self
-                    .host
-                    .parse::<IpAddr>()
-                    .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-                match self.host.parse::<IpAddr>() {
-                    Ok(_) => local_url(SocketAddr::new(ip, port)),
-                    Err(_) => format!("http://{}:{port}", self.host),
-                }
-            }
+            None => match self.host.parse::<IpAddr>() {
+                Ok(ip) => local_url(SocketAddr::new(ip, port)),
+                Err(_) => format!("http://{}:{port}", self.host),
+            },
         }
     }
 }
