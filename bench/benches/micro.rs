@@ -1,6 +1,6 @@
 //! Micro-benchmarks: payload parsing (each Hub sample, against plain `serde_json` into
 //! closed structs), the error path, the secret check, and a whole delivery through the
-//! in-memory app with 1, 100 and 1,000 endpoints.
+//! in-memory app with 1, 100 and 1,000 endpoints, and the delivery log line.
 //!
 //! Run with `cargo bench -p hookserver-bench --bench micro`.
 #![allow(missing_docs, dead_code, unreachable_pub)]
@@ -236,5 +236,35 @@ fn routing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, payload_parsing, secret_check, routing);
+/// One delivery log line, as a launched server writes it (into a sink): through
+/// `tracing-subscriber`'s full format, and through hookserver's fast path for the same bytes.
+fn log_line(c: &mut Criterion) {
+    fn line() {
+        let (path, scope, action) = (
+            black_box("/webhooks/bench"),
+            black_box("repo"),
+            black_box("update"),
+        );
+        tracing::info!(target: "hookserver::delivery", path = %path, status = 200u16, latency_us = black_box(37u64), scope, action, "delivery");
+    }
+    let mut group = c.benchmark_group("log_line");
+    let full = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(full, || {
+        group.bench_function("tracing_subscriber_full", |b| b.iter(line));
+    });
+    let fast = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_ansi(false)
+        .event_format(hookserver::__private::LogFormat::default())
+        .finish();
+    tracing::subscriber::with_default(fast, || {
+        group.bench_function("hookserver_fast_path", |b| b.iter(line));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, payload_parsing, secret_check, routing, log_line);
 criterion_main!(benches);

@@ -101,6 +101,7 @@ pub mod __private {
         Delivery, Extract, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder,
         ReplyWrap, ViaDelivery, ViaRequest,
     };
+    pub use crate::logging::LogFormat;
     pub use crate::main_support::{
         main_launch, serve_after_async_main, serve_after_main, MainOutput,
     };
