@@ -90,13 +90,13 @@ async fn dispatch(
         None => ("-", "-"),
     };
     // One line per delivery; the path never carries the query (where a secret may be).
-    if status < 400 {
-        tracing::info!(target: "hookserver::delivery", path = %req.path(), status, latency_us, scope, action, "delivery");
-    } else if status < 500 {
-        tracing::warn!(target: "hookserver::delivery", path = %req.path(), status, latency_us, scope, action, "delivery refused");
-    } else {
-        tracing::error!(target: "hookserver::delivery", path = %req.path(), status, latency_us, scope, action, "delivery failed");
-    }
+    crate::logging::delivery(&crate::logging::DeliveryLine {
+        path: req.path(),
+        status,
+        latency_us,
+        scope,
+        action,
+    });
     response
 }
 

@@ -75,6 +75,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The public tunnel (`.share(true)`, `HOOKSERVER_SHARE=1`) could not be opened.
+    #[error("cannot open the public tunnel through {server}: {reason}; check HOOKSERVER_SHARE_SERVER and HOOKSERVER_SHARE_SECRET, or launch without sharing")]
+    Share {
+        /// The tunnel server, `host:port`.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThread,

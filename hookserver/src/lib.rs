@@ -52,6 +52,7 @@ mod rejection;
 mod request;
 mod secret;
 mod server;
+mod share;
 
 pub use actix_web;
 pub use actix_web::web::Bytes;
@@ -73,6 +74,7 @@ pub use server::{
     ServerHandle, WebhooksServer, DEFAULT_BODY_LIMIT, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT,
     LAST_FALLBACK_PORT,
 };
+pub use share::{BORE_CONTROL_PORT, DEFAULT_SHARE_SERVER};
 
 /// Serves every `#[webhook_endpoint]` fn with the defaults until SIGINT or SIGTERM:
 /// `WebhooksServer::new().launch()`.
@@ -101,7 +103,7 @@ pub mod __private {
         Delivery, Extract, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder,
         ReplyWrap, ViaDelivery, ViaRequest,
     };
-    pub use crate::logging::LogFormat;
+    pub use crate::logging::{format_delivery, DeliveryLine};
     pub use crate::main_support::{
         main_launch, serve_after_async_main, serve_after_main, MainOutput,
     };

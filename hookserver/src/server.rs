@@ -17,6 +17,7 @@ use crate::landing::{render, LandingInfo};
 use crate::logging::{say, say_err};
 use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::secret::Secret;
+use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
 
 /// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
 pub const DEFAULT_PORT: u16 = 7860;
@@ -64,6 +65,9 @@ pub struct WebhooksServer {
     body_limit: usize,
     workers: Option<usize>,
     shutdown_timeout: Duration,
+    share: Option<bool>,
+    share_server: Option<String>,
+    share_secret: Option<String>,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -80,6 +84,12 @@ impl fmt::Debug for WebhooksServer {
             .field("body_limit", &self.body_limit)
             .field("workers", &self.workers)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("share", &self.share)
+            .field("share_server", &self.share_server)
+            .field(
+                "share_secret",
+                &self.share_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -140,6 +150,9 @@ impl WebhooksServer {
             body_limit: DEFAULT_BODY_LIMIT,
             workers: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            share: None,
+            share_server: None,
+            share_secret: None,
         }
     }
 
@@ -223,6 +236,50 @@ impl WebhooksServer {
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Opens a public tunnel to the server (overrides `HOOKSERVER_SHARE`), to debug
+    /// against the real Hub from a laptop: the instructions then print the tunnel's
+    /// `http://` URLs. The tunnel is [bore](https://github.com/ekzhang/bore), through the
+    /// public bore server unless [`share_server`](Self::share_server) names another.
+    /// Off by default; ignored on a Space, whose URL is public already. Anyone who learns
+    /// the URL can call it: set a secret.
+    ///
+    /// ```no_run
+    /// let app = hookserver::WebhooksServer::new()
+    ///     .webhook_secret("my_secret_key")
+    ///     .share(true);
+    /// app.launch()?; // - POST http://bore.pub:PORT/webhooks/...
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    #[must_use]
+    pub fn share(mut self, share: bool) -> Self {
+        self.share = Some(share);
+        self
+    }
+
+    /// The bore server of the tunnel, `host[:7835]` (overrides `HOOKSERVER_SHARE_SERVER`;
+    /// default [`DEFAULT_SHARE_SERVER`](crate::DEFAULT_SHARE_SERVER)): run your own with
+    /// `bore server`.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .share(true)
+    ///     .share_server("tunnel.example.com")
+    ///     .share_secret("team secret");
+    /// ```
+    #[must_use]
+    pub fn share_server(mut self, server: impl Into<String>) -> Self {
+        self.share_server = Some(server.into());
+        self
+    }
+
+    /// The bore server's secret, if it requires one (`bore server --secret`); overrides
+    /// `HOOKSERVER_SHARE_SECRET`. Never printed.
+    #[must_use]
+    pub fn share_secret(mut self, secret: impl Into<String>) -> Self {
+        self.share_secret = Some(secret.into());
         self
     }
 
@@ -427,11 +484,28 @@ impl WebhooksServer {
             .name("hookserver".to_owned())
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    let started = listen(&thread_config).and_then(|listener| {
+                    let listened = listen(&thread_config).and_then(|listener| {
                         let addr = listener
                             .local_addr()
                             .map_err(|err| Error::io(&thread_config.host, err))?;
-                        let base_url = thread_config.base_url(addr.port());
+                        Ok((listener, addr))
+                    });
+                    // The tunnel's URL goes on the landing page: open it before serving.
+                    let listened = match (listened, &thread_config.share) {
+                        (Ok((listener, addr)), Some(share)) => {
+                            let local = local_url(addr);
+                            let local_host = local_host(addr);
+                            crate::share::open(share, &local_host, addr.port())
+                                .await
+                                .map(|url| {
+                                    tracing::info!(tunnel = %url, local = %local, "public tunnel open");
+                                    (listener, addr, Some(url))
+                                })
+                        }
+                        (listened, _) => listened.map(|(listener, addr)| (listener, addr, None)),
+                    };
+                    let started = listened.and_then(|(listener, addr, tunnel)| {
+                        let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
                         let shared = web::Data::new(prepared.shared(&thread_config, &base_url));
                         let mut server = HttpServer::new(move || app(shared.clone()))
                             .disable_signals()
@@ -440,9 +514,9 @@ impl WebhooksServer {
                             server = server.workers(workers);
                         }
                         let server = server.listen(listener).map_err(|err| Error::io(addr, err))?;
-                        Ok((server, addr))
+                        Ok((server, addr, base_url))
                     });
-                    let (server, addr) = match started {
+                    let (server, addr, base_url) = match started {
                         Ok(started) => started,
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -462,13 +536,13 @@ impl WebhooksServer {
                             }
                         }
                     }
-                    let _ = ready_tx.send(Ok((addr, handle)));
+                    let _ = ready_tx.send(Ok((addr, handle, base_url)));
                     server.await
                 })
             })
             .map_err(|err| Error::io(&config.host, err))?;
 
-        let (addr, handle) = match ready_rx.recv() {
+        let (addr, handle, public_url) = match ready_rx.recv() {
             Ok(Ok(ready)) => ready,
             Ok(Err(err)) => {
                 let _ = thread.join();
@@ -479,7 +553,6 @@ impl WebhooksServer {
                 return Err(Error::ServerThread);
             }
         };
-        let public_url = config.base_url(addr.port());
         let instructions = instructions(&self.endpoints, &public_url);
         print_secret_state(self.secret.is_some());
         if self.endpoints.is_empty() {
@@ -622,6 +695,15 @@ fn local_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// The host a tunnel forwards to: the listening address, or loopback for "any address".
+fn local_host(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_owned(),
+        ip => ip.to_string(),
+    }
+}
+
 /// The last part of a type's path: `crate::module::hello` gives `hello`.
 fn short_type_name(type_name: &str) -> &str {
     type_name.rsplit("::").next().unwrap_or(type_name)
@@ -636,6 +718,8 @@ pub(crate) struct Config {
     pub(crate) on_space: bool,
     /// `https://$SPACE_HOST` when set.
     pub(crate) space_url: Option<String>,
+    /// The tunnel to open, if sharing.
+    pub(crate) share: Option<Share>,
 }
 
 impl Config {
@@ -661,11 +745,41 @@ impl Config {
         };
         let space_url =
             set("SPACE_HOST").map(|h| format!("https://{}", h.trim().trim_end_matches('/')));
+        let wants_share = match (server.share, env("HOOKSERVER_SHARE")) {
+            (Some(share), _) => share,
+            (None, Some(value)) => parse_switch("HOOKSERVER_SHARE", &value)?,
+            (None, None) => false,
+        };
+        let share = if wants_share && on_space {
+            say_err("warning: sharing is off on a Space: the Space's URL is public already.");
+            None
+        } else if wants_share {
+            let host = match server
+                .share_server
+                .clone()
+                .or_else(|| set("HOOKSERVER_SHARE_SERVER"))
+            {
+                Some(value) => parse_server(&value)?,
+                None => DEFAULT_SHARE_SERVER.to_owned(),
+            };
+            let secret = server
+                .share_secret
+                .clone()
+                .or_else(|| set("HOOKSERVER_SHARE_SECRET"))
+                .filter(|secret| !secret.is_empty());
+            Some(Share {
+                server: host,
+                secret,
+            })
+        } else {
+            None
+        };
         Ok(Config {
             host,
             port,
             on_space,
             space_url,
+            share,
         })
     }
 
@@ -722,7 +836,8 @@ impl ServerHandle {
         &self.url
     }
 
-    /// The URL the Hub must call: `https://$SPACE_HOST` on a Space, else [`url`](Self::url).
+    /// The URL the Hub must call: `https://$SPACE_HOST` on a Space, the tunnel's URL when
+    /// sharing, else [`url`](Self::url).
     #[must_use]
     pub fn public_url(&self) -> &str {
         &self.public_url

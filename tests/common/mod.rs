@@ -2,6 +2,8 @@
 //! and servers on free loopback ports.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bot;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

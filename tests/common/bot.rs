@@ -1,0 +1,139 @@
+//! The example bots run as a user runs them: built once per test run, their standard
+//! output read up to the instructions, their standard error kept, stopped by a signal.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The example's binary, beside the test binaries; built (or found up to date) by
+/// `cargo build --example` once per run, so that `cargo test --test examples` alone never
+/// runs a stale bot.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|n| n == name) {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_owned());
+    }
+    path
+}
+
+/// A running example and what it printed up to the instructions' last line.
+pub struct Bot {
+    pub child: Child,
+    pub printed: Vec<String>,
+    /// Standard error, line by line.
+    pub stderr: mpsc::Receiver<String>,
+    /// Keeps the reader of standard output alive, so that the bot never writes to a
+    /// closed pipe.
+    _stdout: mpsc::Receiver<String>,
+}
+
+impl Bot {
+    pub fn start(name: &str, env: &[(&str, &str)]) -> Bot {
+        let mut command = Command::new(example_binary(name));
+        command
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("SPACE_ID")
+            .env_remove("SPACE_HOST")
+            .env_remove("SYSTEM")
+            .env("HOOKSERVER_HOST", "127.0.0.1")
+            .env("HOOKSERVER_PORT", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut printed = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let done = line.starts_with("Go to https://huggingface.co/settings/webhooks");
+                    printed.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("{name} printed no instructions: {printed:?}");
+                }
+            }
+        }
+        Bot {
+            child,
+            printed,
+            stderr: err_rx,
+            _stdout: rx,
+        }
+    }
+
+    /// The URLs of the `  - POST URL` lines.
+    pub fn urls(&self) -> Vec<String> {
+        self.printed
+            .iter()
+            .filter_map(|line| line.strip_prefix("  - POST "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn url_of(&self, path: &str) -> String {
+        self.urls()
+            .into_iter()
+            .find(|url| url.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} not in {:?}", self.printed))
+    }
+
+    pub fn base(&self) -> String {
+        let url = &self.urls()[0];
+        url[..url.find("/webhooks/").unwrap()].to_owned()
+    }
+
+    /// Sends `signal` and returns the exit code and standard error.
+    pub fn stop_with(mut self, signal: &str) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code();
+        // The child has exited: its stderr ends, and the reader with it.
+        let stderr: Vec<String> = self.stderr.iter().collect();
+        (code, stderr.join("\n"))
+    }
+}
