@@ -28,6 +28,10 @@
 //! | `HOOKSERVER_PORT` | the port; `0` picks a free one | `7860`, then the next free up to `7959` |
 //! | `SPACE_ID`, `SYSTEM=spaces` | set by Hugging Face Spaces: listen on `0.0.0.0` | |
 //! | `SPACE_HOST` | set by Spaces: URLs printed as `https://$SPACE_HOST/webhooks/...` | |
+//! | `HOOKSERVER_SHARE` | `1`: a public tunnel (bore), see [`WebhooksServer::share`] | `0` |
+//! | `HOOKSERVER_SHARE_SERVER` | the tunnel's bore server, `host[:7835]` | `bore.pub` |
+//! | `HOOKSERVER_SHARE_SECRET` | the bore server's secret | none |
+//! | `EVCXR_IS_RUNTIME` | set by evcxr: `launch()` returns at once, see [`launch`] | |
 //! | `RUST_LOG` | the log filter (`tracing`) | `info` |
 //!
 //! # Platform notes
@@ -46,6 +50,7 @@ mod handler;
 mod landing;
 mod logging;
 mod main_support;
+mod notebook;
 pub mod payload;
 mod registry;
 mod rejection;
@@ -78,6 +83,10 @@ pub use share::{BORE_CONTROL_PORT, DEFAULT_SHARE_SERVER};
 
 /// Serves every `#[webhook_endpoint]` fn with the defaults until SIGINT or SIGTERM:
 /// `WebhooksServer::new().launch()`.
+///
+/// In an evcxr notebook it returns at once and leaves the server running; calling it
+/// again, after defining more endpoints or redefining one, serves the new set on the same
+/// address.
 ///
 /// # Errors
 ///

@@ -368,6 +368,10 @@ impl WebhooksServer {
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then lets in-flight deliveries finish
     /// (within the shutdown timeout) and returns `Ok(())`.
     ///
+    /// In an evcxr notebook (`EVCXR_IS_RUNTIME=1`) it returns at once and the server keeps
+    /// running; the next `launch()` stops it and serves the endpoints defined by then on
+    /// the same address (unless a port is chosen).
+    ///
     /// Prints the secret's state and the endpoints' URLs first, as `huggingface_hub` does.
     ///
     /// # Errors
@@ -380,8 +384,24 @@ impl WebhooksServer {
     /// # Ok::<(), hookserver::Error>(())
     /// ```
     pub fn launch(&self) -> Result<()> {
+        if crate::notebook::active() {
+            return crate::notebook::launch(self);
+        }
         let handle = self.start(true)?;
         handle.wait()
+    }
+
+    /// The errors [`launch`](Self::launch) would meet before listening.
+    pub(crate) fn check_launch(&self) -> Result<()> {
+        self.check_registry()?;
+        Config::resolve(self, |name| std::env::var(name).ok()).map(|_| ())
+    }
+
+    /// The port chosen by the builder or `HOOKSERVER_PORT`, if any.
+    pub(crate) fn chosen_port(&self) -> Option<u16> {
+        Config::resolve(self, |name| std::env::var(name).ok())
+            .ok()
+            .and_then(|config| config.port)
     }
 
     /// Serves on a background thread and returns at once; stop with
@@ -470,6 +490,9 @@ impl WebhooksServer {
     fn start(&self, handle_signals: bool) -> Result<ServerHandle> {
         self.check_registry()?;
         let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        if config.share_refused {
+            say_err("warning: sharing is off on a Space: the Space's URL is public already.");
+        }
         crate::logging::init();
         LAUNCHED.store(true, Ordering::SeqCst);
 
@@ -720,6 +743,8 @@ pub(crate) struct Config {
     pub(crate) space_url: Option<String>,
     /// The tunnel to open, if sharing.
     pub(crate) share: Option<Share>,
+    /// Sharing was asked for on a Space, where it is off.
+    pub(crate) share_refused: bool,
 }
 
 impl Config {
@@ -751,7 +776,6 @@ impl Config {
             (None, None) => false,
         };
         let share = if wants_share && on_space {
-            say_err("warning: sharing is off on a Space: the Space's URL is public already.");
             None
         } else if wants_share {
             let host = match server
@@ -780,6 +804,7 @@ impl Config {
             on_space,
             space_url,
             share,
+            share_refused: wants_share && on_space,
         })
     }
 

@@ -1,0 +1,67 @@
+//! Notebook mode in one process (what evcxr's runtime does, without evcxr): with
+//! `EVCXR_IS_RUNTIME=1`, `launch()` returns at once and the server keeps running, and the
+//! next `launch()` stops it (through its control socket) and serves the new set on the
+//! same address. The real evcxr session is tests/notebook_evcxr.rs.
+
+mod common;
+
+use common::{get, hub_sample, post};
+use hookserver::WebhooksServer;
+
+fn server(paths: &[&'static str]) -> WebhooksServer {
+    let mut app = WebhooksServer::empty();
+    for &path in paths {
+        app.add_webhook(path, move || async move { format!("from {path}") })
+            .unwrap();
+    }
+    app
+}
+
+#[test]
+fn launch_returns_and_a_relaunch_takes_over_the_address() {
+    // This test binary holds this one test: nothing else reads the environment meanwhile.
+    std::env::set_var("EVCXR_IS_RUNTIME", "1");
+    std::env::remove_var("WEBHOOK_SECRET");
+    std::env::set_var("HOOKSERVER_HOST", "127.0.0.1");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A chosen port: a relaunch would fail with "address in use" if the previous server
+    // were still listening.
+    std::env::set_var("HOOKSERVER_PORT", port.to_string());
+    let base = format!("http://127.0.0.1:{port}/webhooks");
+
+    server(&["a"]).launch().expect("returns at once");
+    let reply = post(&format!("{base}/a"), &hub_sample(), &[]);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "from a"));
+
+    // More endpoints: served on the same address, the first one still there.
+    server(&["a", "b"])
+        .launch()
+        .expect("takes over the address");
+    assert_eq!(post(&format!("{base}/a"), &hub_sample(), &[]).status, 200);
+    let reply = post(&format!("{base}/b"), &hub_sample(), &[]);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "from b"));
+
+    // A new set replaces the old one: what is gone answers 404.
+    server(&["c"]).launch().unwrap();
+    assert_eq!(post(&format!("{base}/a"), &hub_sample(), &[]).status, 404);
+    assert_eq!(post(&format!("{base}/c"), &hub_sample(), &[]).status, 200);
+    assert!(get(&format!("http://127.0.0.1:{port}/"))
+        .body
+        .contains("/webhooks/c"));
+
+    // No port chosen: the relaunch takes the running server's address (not 7860).
+    std::env::remove_var("HOOKSERVER_PORT");
+    server(&["e"]).launch().unwrap();
+    let reply = post(&format!("{base}/e"), &hub_sample(), &[]);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "from e"));
+
+    // A bad configuration is refused before the running server is stopped.
+    std::env::set_var("HOOKSERVER_PORT", "not a port");
+    assert!(server(&["d"]).launch().is_err());
+    std::env::set_var("HOOKSERVER_PORT", port.to_string());
+    assert_eq!(post(&format!("{base}/e"), &hub_sample(), &[]).status, 200);
+}
