@@ -12,7 +12,8 @@
 # the idle-connections test (scripts/idle_connections.py) on the bot. Prints the medians
 # over the rounds and the ratios against the ceiling as a Markdown table.
 #
-# Needs: wrk, jq, curl, python3 (apt-get install -y wrk jq curl).
+# Needs: wrk, jq, curl, python3 (apt-get install -y wrk jq curl); valgrind for the
+# instruction counts at the end (scripts/instructions.py).
 # Env: BENCH_DURATION (default 10 s per run), RESULTS (default target/bench/results.jsonl).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,3 +56,15 @@ for round in $(seq 1 "$ROUNDS"); do
     --name "idle-2000" -- env HOOKSERVER_PORT=7867 WEBHOOK_SECRET=bench_secret taskset -c 0 "$BOT" >>"$RESULTS"
 done
 python3 "$ROOT/scripts/bench_table.py" "$RESULTS"
+
+# Instructions per delivery under callgrind: the same comparison, immune to machine noise.
+if command -v valgrind >/dev/null; then
+  echo "== instructions per delivery (callgrind)" >&2
+  echo
+  python3 "$ROOT/scripts/instructions.py" \
+    "ceiling=7863=PORT=7863 WORKERS=1 $LIMIT" \
+    "hookserver=7865=HOOKSERVER_PORT=7865 WEBHOOK_SECRET=bench_secret $BOT" \
+    "hookserver-1000=7866=HOOKSERVER_PORT=7866 WEBHOOK_SECRET=bench_secret $BOT1000"
+else
+  echo "(valgrind not found: no instruction counts; apt-get install -y valgrind)" >&2
+fi
