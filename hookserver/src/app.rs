@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) table: HashMap<Box<str>, Endpoint>,
     pub(crate) secret: Option<Secret>,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) handler_timeout: Option<Duration>,
     pub(crate) landing: Bytes,
 }
 
@@ -115,9 +117,17 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
         Ok(endpoint) => endpoint,
         Err(rejection) => {
             // Answered without the body: read it off the connection (unparsed, within the
-            // limit) so that the client may keep the connection alive.
-            drain(payload, declared, limit).await;
-            return (rejection.error_response(), None);
+            // limit and the body timeout) so that the client may keep the connection alive.
+            let drained =
+                actix_web::rt::time::timeout(shared.body_timeout, drain(payload, declared, limit))
+                    .await;
+            let mut response = rejection.error_response();
+            if drained.is_err() {
+                response
+                    .head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
+            return (response, None);
         }
     };
     let reject = |rejection: Rejection| (rejection.error_response(), None);
@@ -125,19 +135,38 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
     if declared.is_some_and(|len| len > limit as u64) {
         return reject(Rejection::TooLarge { limit });
     }
-    let body = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(err)) => return reject(Rejection::BodyRead(err.to_string())),
-        Err(_) => return reject(Rejection::TooLarge { limit }),
-    };
+    let body =
+        match actix_web::rt::time::timeout(shared.body_timeout, payload.to_bytes_limited(limit))
+            .await
+        {
+            Ok(Ok(Ok(body))) => body,
+            Ok(Ok(Err(err))) => return reject(Rejection::BodyRead(err.to_string())),
+            Ok(Err(_)) => return reject(Rejection::TooLarge { limit }),
+            Err(_) => {
+                // The rest of the body may still come: close the connection after answering.
+                let mut response = Rejection::BodyTimeout(shared.body_timeout).error_response();
+                response
+                    .head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                return (response, None);
+            }
+        };
     // 4. The handler, guarded against panics.
     let delivery = Delivery::new(req.clone(), body);
-    let response = match AssertUnwindSafe((endpoint.handler)(&delivery))
-        .catch_unwind()
-        .await
-    {
-        Ok(response) => response,
-        Err(panic) => {
+    let guarded = AssertUnwindSafe((endpoint.handler)(&delivery)).catch_unwind();
+    let answered = match shared.handler_timeout {
+        Some(limit) => actix_web::rt::time::timeout(limit, guarded)
+            .await
+            .map_err(|_| limit),
+        None => Ok(guarded.await),
+    };
+    let response = match answered {
+        Ok(Ok(response)) => response,
+        Err(limit) => {
+            tracing::error!(endpoint = %endpoint.name, timeout = ?limit, "webhook handler did not answer in time");
+            Rejection::HandlerTimeout(limit).error_response()
+        }
+        Ok(Err(panic)) => {
             let message = panic_message(panic.as_ref());
             tracing::error!(endpoint = %endpoint.name, panic = %message, "webhook handler panicked");
             Rejection::HandlerPanicked.error_response()
@@ -167,7 +196,12 @@ fn event_of(body: &[u8]) -> Option<(crate::Action, String)> {
 /// The secret, the route and the method of a delivery.
 fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoint, Rejection> {
     if let Some(secret) = &shared.secret {
-        let header = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes());
+        let mut headers = req.headers().get_all(SECRET_HEADER);
+        let header = headers.next().map(|v| v.as_bytes());
+        // A repeated secret header is ambiguous: refused, whatever its values.
+        if headers.next().is_some() {
+            return Err(Rejection::WrongSecret);
+        }
         match secret.check(header, req.query_string()) {
             SecretCheck::Valid => {}
             SecretCheck::Missing => return Err(Rejection::MissingSecret),

@@ -76,7 +76,8 @@ pub use rejection::Rejection;
 pub use request::{HttpRequest, Json};
 pub use secret::{SECRET_HEADER, SECRET_QUERY_PARAM};
 pub use server::{
-    ServerHandle, WebhooksServer, DEFAULT_BODY_LIMIT, DEFAULT_PORT, DEFAULT_SHUTDOWN_TIMEOUT,
+    ServerHandle, WebhooksServer, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     LAST_FALLBACK_PORT,
 };
 pub use share::{BORE_CONTROL_PORT, DEFAULT_SHARE_SERVER};

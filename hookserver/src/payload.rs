@@ -204,8 +204,26 @@ impl WebhookPayload {
     ///
     /// let err = WebhookPayload::from_slice(br#"{"event": {"action": 1}}"#).unwrap_err();
     /// assert!(matches!(err, Rejection::Invalid { ref path, .. } if path == "event.action"));
+    /// let err = WebhookPayload::from_slice(b"[1, 2]").unwrap_err();
+    /// assert!(matches!(err, Rejection::Invalid { ref path, .. } if path == "."));
     /// ```
     pub fn from_slice(body: &[u8]) -> Result<Self, crate::Rejection> {
+        // serde would take a JSON array for a struct, field by field: the Hub sends an object.
+        let first = body
+            .iter()
+            .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
+        if first != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Err(err) => crate::Rejection::NotJson(err.to_string()),
+                    Ok(_) => crate::Rejection::Invalid {
+                        path: ".".to_owned(),
+                        message: "invalid type: expected a JSON object (the Hub's payload)"
+                            .to_owned(),
+                    },
+                },
+            );
+        }
         crate::Rejection::parse_json(body)
     }
 }

@@ -57,6 +57,12 @@ pub enum Rejection {
     /// 500: the handler panicked.
     #[error("the webhook handler panicked")]
     HandlerPanicked,
+    /// 408: the body did not arrive in time (the connection is closed).
+    #[error("the body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// 504: the handler did not answer in time.
+    #[error("the webhook handler did not answer within {0:?}")]
+    HandlerTimeout(std::time::Duration),
     /// 503: the server is shutting down and could not run the handler.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -134,6 +140,8 @@ impl ResponseError for Rejection {
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::NotFound(_) => StatusCode::NOT_FOUND,
             Rejection::HandlerPanicked => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Rejection::HandlerTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -37,13 +37,18 @@ impl Secret {
     /// leading bytes match does not change how long it takes.
     pub(crate) fn check(&self, header: Option<&[u8]>, query: &str) -> SecretCheck {
         let given = match header {
-            Some(value) => Some(std::borrow::Cow::Borrowed(value)),
-            None => query_secret(query).map(|v| std::borrow::Cow::Owned(v.into_bytes())),
+            Some(value) => std::borrow::Cow::Borrowed(value),
+            None => match query_secret(query) {
+                QuerySecret::Absent => return SecretCheck::Missing,
+                // Ambiguous: refused, whatever the values.
+                QuerySecret::Repeated => return SecretCheck::Wrong,
+                QuerySecret::One(value) => std::borrow::Cow::Owned(value.into_bytes()),
+            },
         };
-        match given {
-            None => SecretCheck::Missing,
-            Some(given) if bool::from(given.as_ref().ct_eq(&self.0)) => SecretCheck::Valid,
-            Some(_) => SecretCheck::Wrong,
+        if bool::from(given.as_ref().ct_eq(&self.0)) {
+            SecretCheck::Valid
+        } else {
+            SecretCheck::Wrong
         }
     }
 }
@@ -73,14 +78,26 @@ impl HeaderCheck {
     }
 }
 
-/// The decoded value of the first `secret` parameter of a query string.
-fn query_secret(query: &str) -> Option<String> {
+/// The `secret` parameter of a query string.
+enum QuerySecret {
+    Absent,
+    One(String),
+    Repeated,
+}
+
+/// The decoded `secret` parameter of a query string, if there is exactly one.
+fn query_secret(query: &str) -> QuerySecret {
     if query.is_empty() {
-        return None;
+        return QuerySecret::Absent;
     }
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == SECRET_QUERY_PARAM)
-        .map(|(_, value)| value.into_owned())
+    let mut values = form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == SECRET_QUERY_PARAM)
+        .map(|(_, value)| value);
+    match (values.next(), values.next()) {
+        (None, _) => QuerySecret::Absent,
+        (Some(value), None) => QuerySecret::One(value.into_owned()),
+        (Some(_), Some(_)) => QuerySecret::Repeated,
+    }
 }
 
 /// The query string with the value of every `secret` parameter replaced, for logs.

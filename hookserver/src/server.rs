@@ -25,6 +25,13 @@ pub const DEFAULT_PORT: u16 = 7860;
 pub const LAST_FALLBACK_PORT: u16 = 7959;
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// How long a handler may take to answer, by default, before the delivery answers 504.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request's body may take to arrive, by default, before it answers 408.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request's head (line and headers) may take to arrive, by default, before
+/// the connection answers 408 and closes (actix-web's client request timeout).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long in-flight deliveries may take to finish after SIGINT or SIGTERM, by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -68,6 +75,9 @@ pub struct WebhooksServer {
     share: Option<bool>,
     share_server: Option<String>,
     share_secret: Option<String>,
+    handler_timeout: Option<Duration>,
+    body_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -84,6 +94,9 @@ impl fmt::Debug for WebhooksServer {
             .field("body_limit", &self.body_limit)
             .field("workers", &self.workers)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("share", &self.share)
             .field("share_server", &self.share_server)
             .field(
@@ -153,6 +166,9 @@ impl WebhooksServer {
             share: None,
             share_server: None,
             share_secret: None,
+            handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
@@ -224,6 +240,48 @@ impl WebhooksServer {
     #[must_use]
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// How long a handler may take to answer (default 60 s; `None`: no limit). Past it the
+    /// delivery answers 504 `{"error": "the webhook handler did not answer within ..."}`
+    /// and an `async` handler is dropped, freeing the worker. A plain fn cannot be
+    /// stopped: it runs on to its end on the blocking pool, and its answer is discarded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().handler_timeout(Some(Duration::from_secs(10)));
+    /// ```
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// How long a delivery's body may take to arrive (default 30 s); past it the delivery
+    /// answers 408 and the connection is closed, so that a client that stops mid-body
+    /// holds nothing for long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().body_timeout(Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How long a request's line and headers may take to arrive (default 5 s); past it
+    /// the server answers 408 and closes the connection (a slow-headers client, say).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().request_timeout(Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -483,6 +541,8 @@ impl WebhooksServer {
             table: self.endpoints.table(),
             secret: self.secret.clone(),
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
+            handler_timeout: self.handler_timeout,
             landing,
         }
     }
@@ -499,6 +559,7 @@ impl WebhooksServer {
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = self.workers;
         let shutdown_timeout = self.shutdown_timeout.as_secs();
+        let request_timeout = self.request_timeout;
         let thread_config = config.clone();
         // The landing page names the port, known once listening: build what the workers
         // share on the server thread, from a copy of this server.
@@ -532,6 +593,7 @@ impl WebhooksServer {
                         let shared = web::Data::new(prepared.shared(&thread_config, &base_url));
                         let mut server = HttpServer::new(move || app(shared.clone()))
                             .disable_signals()
+                            .client_request_timeout(request_timeout)
                             .shutdown_timeout(shutdown_timeout);
                         if let Some(workers) = workers {
                             server = server.workers(workers);
