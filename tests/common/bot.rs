@@ -42,7 +42,7 @@ pub struct Bot {
     pub stderr: mpsc::Receiver<String>,
     /// Keeps the reader of standard output alive, so that the bot never writes to a
     /// closed pipe.
-    _stdout: mpsc::Receiver<String>,
+    pub stdout: mpsc::Receiver<String>,
 }
 
 impl Bot {
@@ -99,7 +99,7 @@ impl Bot {
             child,
             printed,
             stderr: err_rx,
-            _stdout: rx,
+            stdout: rx,
         }
     }
 
@@ -125,15 +125,24 @@ impl Bot {
     }
 
     /// Sends `signal` and returns the exit code and standard error.
-    pub fn stop_with(mut self, signal: &str) -> (Option<i32>, String) {
+    pub fn stop_with(self, signal: &str) -> (Option<i32>, String) {
+        let (code, _, stderr) = self.stop_with_output(signal);
+        (code, stderr)
+    }
+
+    /// Sends `signal` and returns the exit code, all of standard output (the
+    /// instructions included) and standard error.
+    pub fn stop_with_output(mut self, signal: &str) -> (Option<i32>, String, String) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         let code = self.child.wait().unwrap().code();
-        // The child has exited: its stderr ends, and the reader with it.
+        // The child has exited: its output ends, and the readers with it.
         let stderr: Vec<String> = self.stderr.iter().collect();
-        (code, stderr.join("\n"))
+        let mut stdout = std::mem::take(&mut self.printed);
+        stdout.extend(self.stdout.iter());
+        (code, stdout.join("\n"), stderr.join("\n"))
     }
 }
