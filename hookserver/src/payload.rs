@@ -494,4 +494,139 @@ mod tests {
         let err = serde_json::from_str::<WebhookPayload>(&json).unwrap_err();
         assert!(err.to_string().contains("missing field `private`"), "{err}");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::collection::vec;
+        use proptest::option;
+        use proptest::prelude::*;
+
+        /// A value outside the documented set (`Other`), or a documented one.
+        fn open<T>(known: &'static [&'static str]) -> impl Strategy<Value = T> + Clone
+        where
+            T: for<'a> From<&'a str> + std::fmt::Debug,
+        {
+            prop_oneof![
+                proptest::sample::select(known).prop_map(|s| T::from(s)),
+                ".*".prop_filter("an undocumented value", move |s| !known
+                    .contains(&s.as_str()))
+                    .prop_map(|s| T::from(s.as_str())),
+            ]
+        }
+
+        fn text() -> impl Strategy<Value = String> + Clone {
+            // Any Unicode, escapes and all.
+            ".{0,40}"
+        }
+
+        fn object_id() -> impl Strategy<Value = ObjectId> + Clone {
+            text().prop_map(|id| ObjectId { id })
+        }
+
+        fn url() -> impl Strategy<Value = PayloadUrl> + Clone {
+            (text(), option::of(text())).prop_map(|(web, api)| PayloadUrl { web, api })
+        }
+
+        prop_compose! {
+            fn repo()(
+                id in text(), owner in object_id(), head_sha in option::of(text()),
+                name in text(), private in any::<bool>(), subdomain in option::of(text()),
+                tags in option::of(vec(text(), 0..4)),
+                kind in open::<RepoType>(&["dataset", "model", "space"]), url in url(),
+            ) -> Repo {
+                Repo { id, owner, head_sha, name, private, subdomain, tags, r#type: kind, url }
+            }
+        }
+
+        prop_compose! {
+            fn discussion()(
+                id in text(), num in any::<u64>(), author in object_id(), url in url(),
+                title in text(), is_pull_request in any::<bool>(),
+                status in open::<DiscussionStatus>(&["closed", "draft", "open", "merged"]),
+                changes in option::of((text(), option::of(text()))),
+                pinned in option::of(any::<bool>()),
+            ) -> Discussion {
+                Discussion {
+                    id, num, author, url, title, is_pull_request, status,
+                    changes: changes.map(|(base, merge_commit_id)| DiscussionChanges { base, merge_commit_id }),
+                    pinned,
+                }
+            }
+        }
+
+        prop_compose! {
+            fn comment()(
+                id in text(), author in object_id(), hidden in any::<bool>(),
+                content in option::of(text()), url in url(),
+            ) -> Comment {
+                Comment { id, author, hidden, content, url }
+            }
+        }
+
+        /// `updatedConfig`: any JSON object (a `null` would read back as absent).
+        fn config() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                text().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+            ];
+            let value = leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                    proptest::collection::btree_map(text(), inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            });
+            proptest::collection::btree_map(text(), value, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+        }
+
+        prop_compose! {
+            fn payload()(
+                action in open::<Action>(&["create", "delete", "move", "update"]),
+                scope in text(), repo in repo(),
+                discussion in option::of(discussion()), comment in option::of(comment()),
+                webhook_id in text(),
+                moved_to in option::of((text(), object_id())),
+                updated_refs in option::of(vec((text(), option::of(text()), option::of(text())), 0..3)),
+                updated_config in option::of(config()),
+            ) -> WebhookPayload {
+                WebhookPayload {
+                    event: Event { action, scope },
+                    repo,
+                    discussion,
+                    comment,
+                    webhook: WebhookInfo { id: webhook_id, version: SUPPORTED_VERSION },
+                    moved_to: moved_to.map(|(name, owner)| MovedTo { name, owner }),
+                    updated_refs: updated_refs.map(|refs| {
+                        refs.into_iter()
+                            .map(|(r#ref, old_sha, new_sha)| UpdatedRef { r#ref, old_sha, new_sha })
+                            .collect()
+                    }),
+                    updated_config,
+                }
+            }
+        }
+
+        proptest! {
+            /// Any payload serializes to the Hub's JSON and parses back to itself.
+            #[test]
+            fn any_payload_round_trips(payload in payload()) {
+                let json = serde_json::to_vec(&payload).unwrap();
+                let back = WebhookPayload::from_slice(&json)
+                    .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&json)));
+                prop_assert_eq!(back, payload);
+            }
+
+            /// Any bytes: a payload or a 400/422 rejection, never a panic.
+            #[test]
+            fn any_bytes_parse_or_are_refused(bytes in vec(any::<u8>(), 0..512)) {
+                if let Err(err) = WebhookPayload::from_slice(&bytes) {
+                    let status = actix_web::ResponseError::status_code(&err).as_u16();
+                    prop_assert!(status == 400 || status == 422, "{}", status);
+                }
+            }
+        }
+    }
 }
