@@ -39,22 +39,31 @@ pub(crate) fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .configure(|config| routes(config, shared))
-        .default_service(web::to(not_found))
+    App::new().configure(|config| routes(config, shared))
 }
 
-/// Registers `/`, `/healthz` and `/webhooks/*`.
+/// Registers `/`, `/healthz`, `/webhooks/*`, and a JSON 404 for every other path.
 pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>) {
     let limit = shared.body_limit;
     config
         .app_data(shared)
         // Limits actix-web's own body extractors (used by `add_webhook` handlers).
         .app_data(web::PayloadConfig::new(limit))
-        .route("/", web::get().to(landing))
-        .route("/healthz", web::get().to(healthz))
+        .service(
+            web::resource("/")
+                .route(web::get().to(landing))
+                .route(web::head().to(landing))
+                .default_service(web::to(get_only)),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(healthz))
+                .route(web::head().to(healthz))
+                .default_service(web::to(get_only)),
+        )
         // A prefix scope, not a `{name:.*}` pattern: routing costs no regex per request.
-        .service(web::scope("/webhooks").default_service(web::to(dispatch)));
+        .service(web::scope("/webhooks").default_service(web::to(dispatch)))
+        .default_service(web::to(not_found));
 }
 
 async fn landing(shared: web::Data<Shared>) -> HttpResponse {
@@ -67,6 +76,22 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(r#"{"status":"ok"}"#)
+}
+
+/// Another method than GET or HEAD on `/` or `/healthz`: 405, in JSON like every error.
+async fn get_only(req: HttpRequest) -> HttpResponse {
+    let mut response = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!(
+            "method {} is not allowed on {}: GET only",
+            req.method(),
+            req.path()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -482,8 +482,9 @@ impl WebhooksServer {
     }
 
     /// The server's routes as an actix-web configuration: `GET /` (the landing page),
-    /// `GET /healthz` and `/webhooks/*`, with the secret check, the body limit and the
-    /// panic guard. Mount them in an `App` of your own, or test the endpoints in memory
+    /// `GET /healthz` and `/webhooks/*`, with the secret check, the body limit, the
+    /// timeouts and the panic guard, and a JSON 404 as the default service (an
+    /// `App::default_service` of your own, set after, replaces it). Mount them in an `App` of your own, or test the endpoints in memory
     /// with `actix_web::test`. The landing page shows paths relative to the host it is
     /// served on (or `https://$SPACE_HOST` on a Space). No log subscriber is installed.
     ///

@@ -1,0 +1,54 @@
+//! The pipeline target's input format, shared with the regression test
+//! (tests/fuzz_regressions.rs): an HTTP-like text that libFuzzer mutates well.
+//!
+//! Line 1: the method and the path (`POST /webhooks/hub`); then header lines
+//! (`name: value`) up to an empty line; the rest is the body. Missing parts are empty.
+
+/// A request to send through the app.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The method, as sent.
+    pub method: &'a [u8],
+    /// The path and query, as sent.
+    pub path: &'a [u8],
+    /// Header names and values, as sent.
+    pub headers: Vec<(&'a [u8], &'a [u8])>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+fn line<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    if rest.is_empty() {
+        return None;
+    }
+    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let found = &rest[..end];
+    *rest = rest.get(end + 1..).unwrap_or(&[]);
+    Some(found.strip_suffix(b"\r").unwrap_or(found))
+}
+
+/// Reads `bytes` as an [`Input`].
+pub fn parse(bytes: &[u8]) -> Input<'_> {
+    let mut rest = bytes;
+    let first = line(&mut rest).unwrap_or(b"");
+    let (method, path) = match first.iter().position(|&b| b == b' ') {
+        Some(at) => (&first[..at], &first[at + 1..]),
+        None => (first, &b"/"[..]),
+    };
+    let mut headers = Vec::new();
+    while let Some(header) = line(&mut rest) {
+        if header.is_empty() {
+            break;
+        }
+        if let Some(at) = header.iter().position(|&b| b == b':') {
+            let value = &header[at + 1..];
+            headers.push((&header[..at], value.strip_prefix(b" ").unwrap_or(value)));
+        }
+    }
+    Input {
+        method,
+        path,
+        headers,
+        body: rest,
+    }
+}

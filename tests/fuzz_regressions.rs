@@ -1,0 +1,107 @@
+//! Every input a fuzz target ever crashed on (fuzz/regressions/TARGET/), replayed: the
+//! payload parser's through `WebhookPayload::from_slice`, the pipeline's through the
+//! in-memory app, with the same checks as the targets (scripts/fuzz.sh runs those).
+
+use std::path::PathBuf;
+
+use hookserver::actix_web::http::{header::HeaderName, header::HeaderValue, Method};
+use hookserver::actix_web::{test, App, ResponseError};
+use hookserver::serde_json::{json, Value};
+use hookserver::{Json, WebhookPayload, WebhooksServer};
+
+#[path = "../fuzz/fuzz_targets/input.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod input;
+
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target);
+    let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().path())
+                .map(|path| (path.display().to_string(), std::fs::read(&path).unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    all.sort();
+    all
+}
+
+#[test]
+fn payload_crashes_stay_fixed() {
+    for (name, bytes) in inputs("payload") {
+        match WebhookPayload::from_slice(&bytes) {
+            Ok(payload) => {
+                let json = hookserver::serde_json::to_vec(&payload).unwrap();
+                assert_eq!(
+                    WebhookPayload::from_slice(&json).unwrap(),
+                    payload,
+                    "{name}"
+                );
+            }
+            Err(rejection) => {
+                let status = rejection.status_code().as_u16();
+                assert!(status == 400 || status == 422, "{name}: {status}");
+            }
+        }
+    }
+}
+
+fn server() -> WebhooksServer {
+    let mut server = WebhooksServer::empty()
+        .webhook_secret("fuzz-secret")
+        .body_limit(64 * 1024);
+    server
+        .add_webhook("hub", |payload: WebhookPayload| async move {
+            json!({ "scope": payload.event.scope })
+        })
+        .unwrap();
+    server
+        .add_webhook("json", |value: Json<Value>| async move { value.0 })
+        .unwrap();
+    server
+        .add_webhook("bytes", |body: hookserver::Bytes| async move {
+            body.len().to_string()
+        })
+        .unwrap();
+    server
+}
+
+#[test]
+fn pipeline_crashes_stay_fixed() {
+    let all = inputs("pipeline");
+    assert!(
+        !all.is_empty(),
+        "fuzz/regressions/pipeline holds the inputs found so far"
+    );
+    hookserver::actix_web::rt::System::new().block_on(async move {
+        let app = test::init_service(App::new().configure(server().configure().unwrap())).await;
+        for (name, bytes) in all {
+            let input = input::parse(&bytes);
+            let Ok(method) = Method::from_bytes(input.method) else {
+                continue;
+            };
+            let path = String::from_utf8_lossy(input.path).into_owned();
+            let mut request = test::TestRequest::default().method(method).uri(&path);
+            for (name, value) in &input.headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+                {
+                    request = request.append_header((name, value));
+                }
+            }
+            let request = request.set_payload(input.body.to_vec()).to_request();
+            let response = test::call_service(&app, request).await;
+            let status = response.status().as_u16();
+            assert!((200..500).contains(&status), "{name}: {status}");
+            if status >= 400 {
+                let body = test::read_body(response).await;
+                let error: Value = hookserver::serde_json::from_slice(&body)
+                    .unwrap_or_else(|err| panic!("{name}: not JSON ({err}): {body:?}"));
+                assert!(error["error"].is_string(), "{name}: {error}");
+            }
+        }
+    });
+}
