@@ -31,7 +31,7 @@
 //! | `HOOKSERVER_SHARE` | `1`: a public tunnel (bore), see [`WebhooksServer::share`] | `0` |
 //! | `HOOKSERVER_SHARE_SERVER` | the tunnel's bore server, `host[:7835]` | `bore.pub` |
 //! | `HOOKSERVER_SHARE_SECRET` | the bore server's secret | none |
-//! | `EVCXR_IS_RUNTIME` | set by evcxr: `launch()` returns at once, see [`launch`] | |
+//! | `EVCXR_IS_RUNTIME` | set by evcxr: `launch()` returns at once, see [`launch()`] | |
 //! | `RUST_LOG` | the log filter (`tracing`) | `info` |
 //!
 //! # Platform notes
