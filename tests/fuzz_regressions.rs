@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use hookserver::actix_web::http::{header::HeaderName, header::HeaderValue, Method};
 use hookserver::actix_web::{test, App, ResponseError};
-use hookserver::serde_json::{json, Value};
-use hookserver::{Json, WebhookPayload, WebhooksServer};
+use hookserver::serde_json::Value;
+use hookserver::WebhookPayload;
 
-#[path = "../fuzz/fuzz_targets/input.rs"]
+#[path = "../fuzz/fuzz_targets/harness.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod input;
+mod harness;
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,26 +49,6 @@ fn payload_crashes_stay_fixed() {
     }
 }
 
-fn server() -> WebhooksServer {
-    let mut server = WebhooksServer::empty()
-        .webhook_secret("fuzz-secret")
-        .body_limit(64 * 1024);
-    server
-        .add_webhook("hub", |payload: WebhookPayload| async move {
-            json!({ "scope": payload.event.scope })
-        })
-        .unwrap();
-    server
-        .add_webhook("json", |value: Json<Value>| async move { value.0 })
-        .unwrap();
-    server
-        .add_webhook("bytes", |body: hookserver::Bytes| async move {
-            body.len().to_string()
-        })
-        .unwrap();
-    server
-}
-
 #[test]
 fn pipeline_crashes_stay_fixed() {
     let all = inputs("pipeline");
@@ -77,9 +57,10 @@ fn pipeline_crashes_stay_fixed() {
         "fuzz/regressions/pipeline holds the inputs found so far"
     );
     hookserver::actix_web::rt::System::new().block_on(async move {
-        let app = test::init_service(App::new().configure(server().configure().unwrap())).await;
+        let app =
+            test::init_service(App::new().configure(harness::server().configure().unwrap())).await;
         for (name, bytes) in all {
-            let input = input::parse(&bytes);
+            let input = harness::parse(&bytes);
             let Ok(method) = Method::from_bytes(input.method) else {
                 continue;
             };

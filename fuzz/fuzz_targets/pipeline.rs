@@ -3,49 +3,37 @@
 //! or 4xx answer with a JSON error body, never a 5xx (no handler here fails) or a panic.
 #![no_main]
 
-#[path = "input.rs"]
-mod input;
+#[path = "harness.rs"]
+mod harness;
 
 use hookserver::actix_web::http::{header::HeaderName, header::HeaderValue, Method};
 use hookserver::actix_web::{test, App};
-use hookserver::serde_json::{json, Value};
-use hookserver::{Json, WebhookPayload, WebhooksServer};
+use hookserver::serde_json::Value;
 use libfuzzer_sys::fuzz_target;
 
-fn server() -> WebhooksServer {
-    let mut server = WebhooksServer::empty()
-        .webhook_secret("fuzz-secret")
-        .body_limit(64 * 1024);
-    server
-        .add_webhook("hub", |payload: WebhookPayload| async move {
-            json!({ "scope": payload.event.scope })
-        })
-        .unwrap();
-    server
-        .add_webhook("json", |value: Json<Value>| async move { value.0 })
-        .unwrap();
-    server
-        .add_webhook("bytes", |body: hookserver::Bytes| async move { body.len().to_string() })
-        .unwrap();
-    server
-}
-
 fuzz_target!(|bytes: &[u8]| {
-    let input = input::parse(bytes);
-    let Ok(method) = Method::from_bytes(input.method) else { return };
-    let Ok(path) = std::str::from_utf8(input.path) else { return };
+    let input = harness::parse(bytes);
+    let Ok(method) = Method::from_bytes(input.method) else {
+        return;
+    };
+    let Ok(path) = std::str::from_utf8(input.path) else {
+        return;
+    };
     if !path.starts_with('/') || path.parse::<hookserver::actix_web::http::Uri>().is_err() {
         return;
     }
     let mut request = test::TestRequest::default().method(method).uri(path);
     for (name, value) in &input.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             request = request.append_header((name, value));
         }
     }
     let request = request.set_payload(input.body.to_vec()).to_request();
     hookserver::actix_web::rt::System::new().block_on(async move {
-        let app = test::init_service(App::new().configure(server().configure().unwrap())).await;
+        let app =
+            test::init_service(App::new().configure(harness::server().configure().unwrap())).await;
         let response = test::call_service(&app, request).await;
         let status = response.status().as_u16();
         assert!((200..500).contains(&status), "{status}");

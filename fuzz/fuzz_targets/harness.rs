@@ -1,8 +1,34 @@
-//! The pipeline target's input format, shared with the regression test
-//! (tests/fuzz_regressions.rs): an HTTP-like text that libFuzzer mutates well.
+//! What the pipeline target shares with its regression test (tests/fuzz_regressions.rs):
+//! the server it fuzzes, and its input format, an HTTP-like text that libFuzzer mutates
+//! well.
 //!
 //! Line 1: the method and the path (`POST /webhooks/hub`); then header lines
 //! (`name: value`) up to an empty line; the rest is the body. Missing parts are empty.
+
+use hookserver::serde_json::{json, Value};
+use hookserver::{Json, WebhookPayload, WebhooksServer};
+
+/// The server under test: a secret, a small body limit, and endpoints taking the payload,
+/// any JSON, and raw bytes.
+pub fn server() -> WebhooksServer {
+    let mut server = WebhooksServer::empty()
+        .webhook_secret("fuzz-secret")
+        .body_limit(64 * 1024);
+    server
+        .add_webhook("hub", |payload: WebhookPayload| async move {
+            json!({ "scope": payload.event.scope })
+        })
+        .unwrap();
+    server
+        .add_webhook("json", |value: Json<Value>| async move { value.0 })
+        .unwrap();
+    server
+        .add_webhook("bytes", |body: hookserver::Bytes| async move {
+            body.len().to_string()
+        })
+        .unwrap();
+    server
+}
 
 /// A request to send through the app.
 #[derive(Debug)]
