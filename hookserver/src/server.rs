@@ -335,6 +335,14 @@ impl WebhooksServer {
 
     /// The bore server's secret, if it requires one (`bore server --secret`); overrides
     /// `HOOKSERVER_SHARE_SECRET`. Never printed.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .share(true)
+    ///     .share_server("tunnel.example.com:7835")
+    ///     .share_secret("team secret");
+    /// assert!(!format!("{app:?}").contains("team secret"));
+    /// ```
     #[must_use]
     pub fn share_secret(mut self, secret: impl Into<String>) -> Self {
         self.share_secret = Some(secret.into());
