@@ -18,6 +18,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from rawhttp import read_response, request  # noqa: E402
 PAYLOAD = os.path.join(HERE, "..", "..", "shared", "bench", "payload.json")
 
 
@@ -33,35 +35,6 @@ def rss_mib(pid):
         except FileNotFoundError:
             pass
     return round(total / 1024, 1)
-
-
-def request(port, body):
-    return (
-        f"POST /webhooks/test_webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"X-Webhook-Secret: bench_secret\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    head, rest = data.split(b"\r\n\r\n", 1)
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        rest += chunk
-    return int(head.split(b" ")[1])
 
 
 def deliver(port, body, sock=None):

@@ -24,35 +24,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from rawhttp import read_response, request  # noqa: E402
 PAYLOAD = os.path.join(HERE, "..", "..", "shared", "bench", "payload.json")
-
-
-def request(port, body, secret):
-    head = (
-        f"POST /webhooks/test_webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nX-Webhook-Secret: {secret}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("connection closed")
-        data += chunk
-    head, rest = data.split(b"\r\n\r\n", 1)
-    status = int(head.split(b" ")[1])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(rest) < length:
-        rest += sock.recv(65536)
-    return status
 
 
 def wait_port(port, proc, timeout=120):
