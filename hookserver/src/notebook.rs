@@ -2,12 +2,11 @@
 //! calling it again serves the new set of endpoints on the same address.
 //!
 //! evcxr compiles each cell into a new library and loads it into one long-lived process
-//! (the runtime, where it sets `EVCXR_IS_RUNTIME=1`). Each library holds its own copy of
-//! hookserver, with its own statics and its own `inventory` registry: the copy a cell
-//! calls `launch()` from sees every endpoint defined so far (evcxr recompiles earlier
-//! items into each cell, a redefinition replacing the old item), but not the server an
-//! earlier cell's copy started. So a launched notebook server listens, beside its HTTP
-//! port, on a Unix socket named after the process (`$TMPDIR/hookserver-notebook-PID.sock`,
+//! (the runtime, where it sets `EVCXR_IS_RUNTIME=1`). The registry a cell's `launch()`
+//! sees holds every endpoint defined so far (a redefinition replacing the old item), but
+//! a cell's library may carry its own copy of hookserver's statics, where the server an
+//! earlier cell started cannot be found. So a launched notebook server listens, beside
+//! its HTTP port, on a Unix socket named after the process (`$TMPDIR/hookserver-notebook-PID.sock`,
 //! readable by its user only): the next `launch()`, from whatever copy, asks it there to
 //! stop, learns its address, and serves the new endpoints on that address. Elsewhere than
 //! Unix the running server is kept in a static, which covers one copy.
