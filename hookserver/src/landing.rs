@@ -87,12 +87,44 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                     } @else {
                         p.muted {
                             "Your app is running locally, at " code { (info.base_url) } ". The Hub cannot reach a "
-                            "local address: expose it through a tunnel, or deploy the bot to a Space."
+                            "local address: open a public tunnel with " code { "HOOKSERVER_SHARE=1" }
+                            " (or " code { ".share(true)" } "), or deploy the bot to a Space."
                         }
                     }
                     footer { "hookserver " (env!("CARGO_PKG_VERSION")) " · " a href="/healthz" { "health" } }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(base_url: &str, on_space: bool) -> String {
+        render(&LandingInfo {
+            endpoints: &Endpoints::default(),
+            base_url,
+            secret_set: false,
+            on_space,
+        })
+    }
+
+    #[test]
+    fn the_next_step_depends_on_where_the_app_runs() {
+        let local = rendered("http://127.0.0.1:7860", false);
+        assert!(local.contains("HOOKSERVER_SHARE=1"), "{local}");
+        assert!(local.contains("deploy the bot to a Space"));
+        let space = rendered("https://me-bot.hf.space", true);
+        assert!(space.contains("running on a Space"));
+        assert!(!space.contains("HOOKSERVER_SHARE"));
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let page = rendered("https://x.hf.space/<script>alert(1)</script>", true);
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
 }
