@@ -5,6 +5,10 @@
 //! Line 1: the method and the path (`POST /webhooks/hub`); then header lines
 //! (`name: value`) up to an empty line; the rest is the body. Missing parts are empty.
 
+use hookserver::actix_web::body::MessageBody;
+use hookserver::actix_web::dev::{Service, ServiceResponse};
+use hookserver::actix_web::http::{header::HeaderName, header::HeaderValue, Method, Uri};
+use hookserver::actix_web::test;
 use hookserver::serde_json::{json, Value};
 use hookserver::{Json, WebhookPayload, WebhooksServer};
 
@@ -77,4 +81,46 @@ pub fn parse(bytes: &[u8]) -> Input<'_> {
         headers,
         body: rest,
     }
+}
+
+/// The request `input` describes, unless its method or path cannot be sent at all
+/// (headers that cannot be sent are left out).
+pub fn request(input: &Input<'_>) -> Option<test::TestRequest> {
+    let method = Method::from_bytes(input.method).ok()?;
+    let path = std::str::from_utf8(input.path).ok()?;
+    if !path.starts_with('/') || path.parse::<Uri>().is_err() {
+        return None;
+    }
+    let mut request = test::TestRequest::default().method(method).uri(path);
+    for (name, value) in &input.headers {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
+            request = request.append_header((name, value));
+        }
+    }
+    Some(request.set_payload(input.body.to_vec()))
+}
+
+/// Sends `request` (from [`request`], `.to_request()`) through `app` and says what is wrong with the answer, if anything: a
+/// status outside 2xx/4xx, or a 4xx without a JSON `error`.
+pub async fn check<S, R, B>(app: &S, request: R) -> Result<(), String>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = hookserver::actix_web::Error>,
+    B: MessageBody,
+{
+    let response = test::call_service(app, request).await;
+    let status = response.status().as_u16();
+    if !(200..500).contains(&status) {
+        return Err(format!("status {status}"));
+    }
+    if status >= 400 {
+        let body = test::read_body(response).await;
+        let error: Value = hookserver::serde_json::from_slice(&body)
+            .map_err(|err| format!("{status}: not JSON ({err}): {body:?}"))?;
+        if !error["error"].is_string() {
+            return Err(format!("{status}: no error message: {error}"));
+        }
+    }
+    Ok(())
 }
