@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
+use crate::deliveries::{DeliveryLog, Incoming, Kind};
 use crate::handler::Delivery;
 use crate::registry::Endpoint;
 use crate::rejection::{json_error, Rejection};
@@ -24,7 +26,11 @@ pub(crate) struct Shared {
     pub(crate) body_limit: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) handler_timeout: Option<Duration>,
-    pub(crate) landing: Bytes,
+    /// The page `GET /` answers: `.ui(...)`'s HTML, or `None` for the dashboard's.
+    pub(crate) custom_ui: Option<Bytes>,
+    /// The dashboard's pages, its log of deliveries and its live views.
+    pub(crate) dashboard: crate::dashboard::Dashboard,
+    pub(crate) deliveries: Arc<DeliveryLog>,
 }
 
 /// Builds the application of one worker.
@@ -42,7 +48,8 @@ pub(crate) fn app(
     App::new().configure(|config| routes(config, shared))
 }
 
-/// Registers `/`, `/healthz`, `/webhooks/*`, and a JSON 404 for every other path.
+/// Registers `/`, `/healthz`, `/webhooks/*`, the dashboard (`/dashboard`, `/api/*`,
+/// `/assets/*`, `/login`, `/logout`), and a JSON 404 for every other path.
 pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>) {
     let limit = shared.body_limit;
     config
@@ -55,6 +62,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>)
                 .route(web::head().to(landing))
                 .default_service(web::to(get_only)),
         )
+        .configure(crate::dashboard::routes)
         .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
@@ -66,10 +74,13 @@ pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>)
         .default_service(web::to(not_found));
 }
 
-async fn landing(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(shared.landing.clone())
+async fn landing(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    match &shared.custom_ui {
+        Some(html) => HttpResponse::Ok()
+            .content_type(ContentType::html())
+            .body(html.clone()),
+        None => crate::dashboard::page(&req, &shared),
+    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -79,22 +90,32 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Another method than GET or HEAD on `/` or `/healthz`: 405, in JSON like every error.
-async fn get_only(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn get_only(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req, "GET, HEAD")
+}
+
+/// Another method than POST on a route that takes POST only: 405.
+pub(crate) async fn post_only(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req, "POST")
+}
+
+fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    let only = allow.split(',').next().unwrap_or(allow);
     let mut response = json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         &format!(
-            "method {} is not allowed on {}: GET only",
+            "method {} is not allowed on {}: {only} only",
             req.method(),
             req.path()
         ),
     );
     response
         .headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     response
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     json_error(
         StatusCode::NOT_FOUND,
         &format!("no route for {} {}", req.method(), req.path()),
@@ -108,10 +129,16 @@ async fn dispatch(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let (response, event) = deliver(&req, payload, &shared).await;
+    let Outcome {
+        response,
+        event,
+        body,
+        endpoint,
+    } = deliver(&req, payload, &shared).await;
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
     // Whole microseconds: an integer formats much faster than a `Duration`.
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let (action, scope) = match &event {
         Some((action, scope)) => (action.as_str(), scope.as_str()),
         None => ("-", "-"),
@@ -124,12 +151,44 @@ async fn dispatch(
         scope,
         action,
     });
-    response
+    if shared.deliveries.capacity() == 0 {
+        return response;
+    }
+    let incoming = Incoming {
+        kind: Kind::Hub,
+        replay_of: None,
+        endpoint: endpoint.map(|e| e.path.as_str()),
+        method: req.method().as_str(),
+        path: req.path(),
+        query: req.query_string(),
+        headers: req.headers(),
+        body: body.as_ref(),
+        started: SystemTime::now() - elapsed,
+        duration: elapsed,
+    };
+    shared.deliveries.record(&incoming, response).0
 }
 
-type Outcome = (HttpResponse, Option<(crate::Action, String)>);
+/// The answer to a delivery, its event (for the log line) and its body, if it was read.
+struct Outcome<'s> {
+    response: HttpResponse,
+    event: Option<(crate::Action, String)>,
+    body: Option<Bytes>,
+    endpoint: Option<&'s Endpoint>,
+}
 
-async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> Outcome {
+impl From<HttpResponse> for Outcome<'_> {
+    fn from(response: HttpResponse) -> Self {
+        Outcome {
+            response,
+            event: None,
+            body: None,
+            endpoint: None,
+        }
+    }
+}
+
+async fn deliver<'s>(req: &HttpRequest, payload: web::Payload, shared: &'s Shared) -> Outcome<'s> {
     let limit = shared.body_limit;
     let declared = req
         .headers()
@@ -152,10 +211,10 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
                     .head_mut()
                     .set_connection_type(actix_web::http::ConnectionType::Close);
             }
-            return (response, None);
+            return response.into();
         }
     };
-    let reject = |rejection: Rejection| (rejection.error_response(), None);
+    let reject = |rejection: Rejection| Outcome::from(rejection.error_response());
     // 3. The body, within the limit.
     if declared.is_some_and(|len| len > limit as u64) {
         return reject(Rejection::TooLarge { limit });
@@ -173,19 +232,43 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
                 response
                     .head_mut()
                     .set_connection_type(actix_web::http::ConnectionType::Close);
-                return (response, None);
+                return response.into();
             }
         };
-    // 4. The handler, guarded against panics.
+    // 4. The handler, guarded against panics and timed.
     let delivery = Delivery::new(req.clone(), body);
-    let guarded = AssertUnwindSafe((endpoint.handler)(&delivery)).catch_unwind();
+    let response = run_handler(endpoint, &delivery, shared).await;
+    let event = match delivery.event.into_inner() {
+        Some(event) => Some(event),
+        // The handler did not parse a `WebhookPayload`: read `event` alone, for the log.
+        None if tracing::enabled!(target: "hookserver::delivery", tracing::Level::INFO) => {
+            event_of(&delivery.body)
+        }
+        None => None,
+    };
+    Outcome {
+        response,
+        event,
+        body: Some(delivery.body),
+        endpoint: Some(endpoint),
+    }
+}
+
+/// Runs an endpoint's handler on a delivery, guarded against panics and within the
+/// handler timeout: a delivery, a test delivery and a replay all go through here.
+pub(crate) async fn run_handler(
+    endpoint: &Endpoint,
+    delivery: &Delivery,
+    shared: &Shared,
+) -> HttpResponse {
+    let guarded = AssertUnwindSafe((endpoint.handler)(delivery)).catch_unwind();
     let answered = match shared.handler_timeout {
         Some(limit) => actix_web::rt::time::timeout(limit, guarded)
             .await
             .map_err(|_| limit),
         None => Ok(guarded.await),
     };
-    let response = match answered {
+    match answered {
         Ok(Ok(response)) => response,
         Err(limit) => {
             tracing::error!(endpoint = %endpoint.name, timeout = ?limit, "webhook handler did not answer in time");
@@ -196,16 +279,7 @@ async fn deliver(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> O
             tracing::error!(endpoint = %endpoint.name, panic = %message, "webhook handler panicked");
             Rejection::HandlerPanicked.error_response()
         }
-    };
-    let event = match delivery.event.into_inner() {
-        Some(event) => Some(event),
-        // The handler did not parse a `WebhookPayload`: read `event` alone, for the log.
-        None if tracing::enabled!(target: "hookserver::delivery", tracing::Level::INFO) => {
-            event_of(&delivery.body)
-        }
-        None => None,
-    };
-    (response, event)
+    }
 }
 
 /// `event.action` and `event.scope` of a body, if it has them.

@@ -1,8 +1,20 @@
-//! The default landing page (`GET /`).
+//! The default landing page (`GET /`) and dashboard (`GET /dashboard`).
 
 use maud::{html, Markup, DOCTYPE};
 
 use crate::registry::Endpoints;
+
+/// Which page to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// For visitors without the secret (when one is set): the endpoints and a login form.
+    Public {
+        /// The visitor just gave a wrong secret.
+        wrong_secret: bool,
+    },
+    /// The whole dashboard: test deliveries, recent deliveries, their details.
+    Full,
+}
 
 /// What the page says about the server.
 pub(crate) struct LandingInfo<'a> {
@@ -11,87 +23,195 @@ pub(crate) struct LandingInfo<'a> {
     pub(crate) base_url: &'a str,
     pub(crate) secret_set: bool,
     pub(crate) on_space: bool,
+    pub(crate) view: View,
 }
 
-const STYLE: &str = "
-:root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#59636e;--box:#f6f8fa;--line:#d1d9e0;--accent:#ff9d00}
-@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--box:#151b23;--line:#3d444d}}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);background:var(--bg)}
-main{max-width:46rem;margin:0 auto;padding:1.5rem 1rem}
-h1{font-size:1.6rem;margin:.2rem 0 1rem}h2{font-size:1.15rem;margin-top:1.8rem}
-code{font:.9em ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--box);padding:.1em .3em;border-radius:4px;word-break:break-all}
-ul{padding:0;list-style:none}li{border:1px solid var(--line);border-radius:8px;padding:.6rem .8rem;margin:.5rem 0;background:var(--box)}
-.muted{color:var(--muted)}.on{color:#1a7f37}.off{color:#cf222e}a{color:inherit}
-footer{margin-top:2rem;font-size:.85rem;color:var(--muted)}
-";
-
-/// Renders the page; every value is escaped by maud.
+/// Renders the page; every value is escaped by maud. Style and script are served from
+/// `/assets/` (the page's Content-Security-Policy allows nothing inline).
 pub(crate) fn render(info: &LandingInfo<'_>) -> String {
     page(info).into_string()
 }
 
 fn page(info: &LandingInfo<'_>) -> Markup {
     let count = info.endpoints.len();
+    let full = info.view == View::Full;
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
                 title { "hookserver: Hugging Face webhooks" }
-                style { (maud::PreEscaped(STYLE)) }
+                link rel="stylesheet" href="/assets/hookserver.css";
+                script src="/assets/hookserver.js" defer {}
             }
-            body {
-                main {
+            body data-dashboard=(if full { "on" } else { "off" }) {
+                header.top {
+                    div.wrap {
+                        span.brand { "🤗 hookserver" }
+                        span.muted.version { "v" (env!("CARGO_PKG_VERSION")) }
+                        @if full && info.secret_set {
+                            form.logout method="post" action="/logout" {
+                                input type="hidden" name="next" value="/";
+                                button.link type="submit" { "Log out" }
+                            }
+                        }
+                    }
+                }
+                main.wrap {
                     h1 { "This is an app to process 🤗 Webhooks" }
-                    p {
+                    p.intro {
                         "Webhooks are a foundation for MLOps-related features. They allow you to listen for new "
                         "changes on specific repos or to all repos belonging to particular set of users/organizations. "
                         "Check out this " a href="https://huggingface.co/docs/hub/webhooks" { "guide" }
                         " to get to know more about webhooks on the Hugging Face Hub."
                     }
-                    h2 { (count) " webhook(s) are registered:" }
-                    @if count == 0 {
-                        p.off { "No webhook endpoint is registered. Add one with " code { "#[webhook_endpoint]" } "." }
-                    }
-                    ul {
-                        @for endpoint in info.endpoints.iter() {
-                            li {
-                                code { "POST " (info.base_url) (endpoint.path) }
-                                br;
-                                span.muted { "handled by " code { (endpoint.name) } }
+                    section #webhooks {
+                        h2 { (count) " webhook(s) are registered:" }
+                        @if count == 0 {
+                            p.off { "No webhook endpoint is registered. Add one with " code { "#[webhook_endpoint]" } "." }
+                        }
+                        ul.endpoints {
+                            @for endpoint in info.endpoints.iter() {
+                                @let url = format!("{}{}", info.base_url, endpoint.path);
+                                li.endpoint {
+                                    div.url-row {
+                                        code.url { "POST " (url) }
+                                        button.copy type="button" data-copy=(url) title="Copy the URL" { "Copy" }
+                                    }
+                                    span.muted { "handled by " code { (endpoint.name) } }
+                                    @if full {
+                                        (test_form(&endpoint.path[crate::registry::WEBHOOKS_PREFIX.len()..]))
+                                    }
+                                }
                             }
                         }
                     }
-                    h2 { "Secret" }
-                    @if info.secret_set {
-                        p.on {
-                            "A secret is set: every delivery must carry it in the " code { "X-Webhook-Secret" }
-                            " header (or a " code { "secret" } " query parameter)."
-                        }
-                    } @else {
-                        p.off {
-                            "No secret is set: the endpoints are open to everyone. Set "
-                            code { "WEBHOOK_SECRET" } " or call " code { ".webhook_secret(...)" } "."
+                    section #secret {
+                        h2 { "Secret" }
+                        @if info.secret_set {
+                            p.on {
+                                "A secret is set: every delivery must carry it in the " code { "X-Webhook-Secret" }
+                                " header (or a " code { "secret" } " query parameter)."
+                            }
+                        } @else {
+                            p.off {
+                                "No secret is set: the endpoints are open to everyone. Set "
+                                code { "WEBHOOK_SECRET" } " or call " code { ".webhook_secret(...)" } "."
+                            }
                         }
                     }
-                    h2 { "Next step" }
-                    p {
-                        "Go to " a href="https://huggingface.co/settings/webhooks" { "https://huggingface.co/settings/webhooks" }
-                        " to setup your webhooks, with the URL of an endpoint above."
-                    }
-                    @if info.on_space {
+                    section #next-step {
+                        h2 { "Next step" }
                         p {
-                            "This app is running on a Space: the Hub reaches it at " code { (info.base_url) } "."
+                            "Go to " a href="https://huggingface.co/settings/webhooks" { "https://huggingface.co/settings/webhooks" }
+                            " to setup your webhooks, with the URL of an endpoint above."
                         }
-                    } @else {
-                        p.muted {
-                            "Your app is running locally, at " code { (info.base_url) } ". The Hub cannot reach a "
-                            "local address: open a public tunnel with " code { "HOOKSERVER_SHARE=1" }
-                            " (or " code { ".share(true)" } "), or deploy the bot to a Space."
+                        @if info.on_space {
+                            p {
+                                "This app is running on a Space: the Hub reaches it at " code { (info.base_url) } "."
+                            }
+                        } @else {
+                            p.muted {
+                                "Your app is running locally, at " code { (info.base_url) } ". The Hub cannot reach a "
+                                "local address: open a public tunnel with " code { "HOOKSERVER_SHARE=1" }
+                                " (or " code { ".share(true)" } "), or deploy the bot to a Space."
+                            }
                         }
+                    }
+                    @match info.view {
+                        View::Full => (deliveries()),
+                        View::Public { wrong_secret } => (login(wrong_secret)),
                     }
                     footer { "hookserver " (env!("CARGO_PKG_VERSION")) " · " a href="/healthz" { "health" } }
+                }
+            }
+        }
+    }
+}
+
+/// The form that sends a test delivery to the endpoint `/webhooks/{name}`.
+fn test_form(name: &str) -> Markup {
+    html! {
+        details.test {
+            summary { "Send a test delivery" }
+            form.test-form data-endpoint=(name) {
+                label {
+                    "Payload "
+                    select.sample name="sample" {
+                        @for (sample, _) in crate::dashboard::SAMPLES {
+                            option value=(sample) { (sample) }
+                        }
+                        option value="" { "Pasted JSON" }
+                    }
+                }
+                textarea.body name="body" rows="10" spellcheck="false" aria-label="Payload JSON" {}
+                div.actions {
+                    button type="submit" { "Send" }
+                    output.answer {}
+                }
+            }
+        }
+    }
+}
+
+/// The deliveries list and the detail view, filled by the script.
+fn deliveries() -> Markup {
+    html! {
+        section #deliveries {
+            h2 { "Recent deliveries " span #live.live data-state="connecting" { "connecting…" } }
+            p #log-note.muted {}
+            div.table-wrap {
+                table #delivery-list {
+                    thead {
+                        tr {
+                            th { "#" } th { "Time" } th { "Endpoint" } th { "Event" }
+                            th { "Repo" } th { "Status" } th.num { "Duration" }
+                        }
+                    }
+                    tbody {}
+                }
+            }
+            p #empty.muted {
+                "No delivery yet: send a test delivery above, or configure the webhook on the Hub."
+            }
+        }
+        section #detail hidden {
+            h2 #detail-title {}
+            div.actions {
+                button #redeliver type="button" { "Redeliver" }
+                output #redeliver-result {}
+            }
+            h3 { "Request" }
+            p #detail-request.muted {}
+            div.table-wrap { table #detail-headers.kv { tbody {} } }
+            h3 { "Body" }
+            pre #detail-body {}
+            h3 { "Answer" }
+            pre #detail-answer {}
+        }
+    }
+}
+
+/// The login form, for visitors without the secret.
+fn login(wrong_secret: bool) -> Markup {
+    html! {
+        section #login {
+            h2 { "Recent deliveries" }
+            p {
+                "Deliveries carry private data: enter the webhook secret to see them, "
+                "send test deliveries and replay them."
+            }
+            form.login method="post" action="/login" {
+                label for="secret" { "Webhook secret" }
+                div.actions {
+                    input #secret type="password" name="secret" autocomplete="current-password" required;
+                    input type="hidden" name="next" value="/";
+                    button type="submit" { "Open the dashboard" }
+                }
+                @if wrong_secret {
+                    p.off role="alert" { "Wrong secret." }
                 }
             }
         }
@@ -108,6 +228,7 @@ mod tests {
             base_url,
             secret_set: false,
             on_space,
+            view: View::Full,
         })
     }
 

@@ -31,6 +31,7 @@
 //! | `HOOKSERVER_SHARE` | `1`: a public tunnel (bore), see [`WebhooksServer::share`] | `0` |
 //! | `HOOKSERVER_SHARE_SERVER` | the tunnel's bore server, `host[:7835]` | `bore.pub` |
 //! | `HOOKSERVER_SHARE_SECRET` | the bore server's secret | none |
+//! | `HOOKSERVER_DELIVERY_LOG` | how many deliveries the dashboard keeps; `0`: off, see [`WebhooksServer::delivery_log`] | `200` |
 //! | `EVCXR_IS_RUNTIME` | set by evcxr: `launch()` returns at once, see [`launch()`] | |
 //! | `RUST_LOG` | the log filter (`tracing`) | `info` |
 //!
@@ -45,6 +46,8 @@
 //! sorts endpoints by path.
 
 mod app;
+mod dashboard;
+mod deliveries;
 mod error;
 mod handler;
 mod landing;
@@ -65,6 +68,8 @@ pub use hookserver_macros::{launch, main, webhook_endpoint};
 pub use serde;
 pub use serde_json;
 
+pub use dashboard::SESSION_COOKIE;
+pub use deliveries::{DEFAULT_DELIVERY_LOG, KEPT_ANSWER, KEPT_BODY};
 pub use error::{Error, Result};
 pub use handler::{Handler, IntoReply};
 pub use payload::{

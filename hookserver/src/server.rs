@@ -11,9 +11,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpServer;
 
 use crate::app::{app, Shared};
+use crate::dashboard::Dashboard;
+use crate::deliveries::{DeliveryLog, DEFAULT_DELIVERY_LOG};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
-use crate::landing::{render, LandingInfo};
 use crate::logging::{say, say_err};
 use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::secret::Secret;
@@ -78,6 +79,7 @@ pub struct WebhooksServer {
     handler_timeout: Option<Duration>,
     body_timeout: Duration,
     request_timeout: Duration,
+    delivery_log: Option<usize>,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -97,6 +99,7 @@ impl fmt::Debug for WebhooksServer {
             .field("handler_timeout", &self.handler_timeout)
             .field("body_timeout", &self.body_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("delivery_log", &self.delivery_log)
             .field("share", &self.share)
             .field("share_server", &self.share_server)
             .field(
@@ -169,6 +172,7 @@ impl WebhooksServer {
             handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
             body_timeout: DEFAULT_BODY_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            delivery_log: None,
         }
     }
 
@@ -282,6 +286,23 @@ impl WebhooksServer {
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How many recent deliveries the dashboard keeps in memory (overrides
+    /// `HOOKSERVER_DELIVERY_LOG`; default 200). `0` turns the log off: nothing is recorded,
+    /// and the dashboard's test deliveries are answered without being kept.
+    ///
+    /// Each kept delivery holds its headers, up to 64 KiB of its body and 16 KiB of its
+    /// answer; a longer body is kept cut and cannot be redelivered.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().delivery_log(1000);
+    /// let off = hookserver::WebhooksServer::empty().delivery_log(0);
+    /// ```
+    #[must_use]
+    pub fn delivery_log(mut self, deliveries: usize) -> Self {
+        self.delivery_log = Some(deliveries);
         self
     }
 
@@ -520,7 +541,9 @@ impl WebhooksServer {
         self.check_registry()?;
         let config = Config::resolve(self, |name| std::env::var(name).ok())?;
         let base_url = config.space_url.clone().unwrap_or_default();
-        let shared = web::Data::new(self.shared(&config, &base_url));
+        // Live views of an app of one's own end with its connections.
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        let shared = web::Data::new(self.shared(&config, &base_url, closing));
         Ok(move |service: &mut web::ServiceConfig| crate::app::routes(service, shared.clone()))
     }
 
@@ -536,23 +559,27 @@ impl WebhooksServer {
     }
 
     /// What the workers share, with the landing page naming `base_url`.
-    fn shared(&self, config: &Config, base_url: &str) -> Shared {
-        let landing = match &self.ui {
-            Some(html) => Bytes::from(html.clone()),
-            None => Bytes::from(render(&LandingInfo {
-                endpoints: &self.endpoints,
-                base_url,
-                secret_set: self.secret.is_some(),
-                on_space: config.on_space,
-            })),
-        };
+    fn shared(
+        &self,
+        config: &Config,
+        base_url: &str,
+        closing: Arc<tokio::sync::watch::Sender<bool>>,
+    ) -> Shared {
         Shared {
             table: self.endpoints.table(),
             secret: self.secret.clone(),
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             handler_timeout: self.handler_timeout,
-            landing,
+            custom_ui: self.ui.as_ref().map(|html| Bytes::from(html.clone())),
+            dashboard: Dashboard::new(
+                &self.endpoints,
+                base_url,
+                self.secret.as_ref(),
+                config.on_space,
+                closing,
+            ),
+            deliveries: Arc::new(DeliveryLog::new(config.delivery_log)),
         }
     }
 
@@ -570,6 +597,10 @@ impl WebhooksServer {
         let shutdown_timeout = self.shutdown_timeout.as_secs();
         let request_timeout = self.request_timeout;
         let thread_config = config.clone();
+        // Set when the server stops: the dashboard's live views end, so that a stop does
+        // not wait for an open browser tab.
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        let thread_closing = Arc::clone(&closing);
         // The landing page names the port, known once listening: build what the workers
         // share on the server thread, from a copy of this server.
         let prepared = self.clone();
@@ -599,7 +630,7 @@ impl WebhooksServer {
                     };
                     let started = listened.and_then(|(listener, addr, tunnel)| {
                         let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
-                        let shared = web::Data::new(prepared.shared(&thread_config, &base_url));
+                        let shared = web::Data::new(prepared.shared(&thread_config, &base_url, thread_closing.clone()));
                         let mut server = HttpServer::new(move || app(shared.clone()))
                             .disable_signals()
                             .client_request_timeout(request_timeout)
@@ -623,7 +654,7 @@ impl WebhooksServer {
                         // Listen before saying "ready", so that no signal slips through.
                         match Signals::listen() {
                             Ok(signals) => {
-                                actix_web::rt::spawn(stop_on_signal(signals, handle.clone()));
+                                actix_web::rt::spawn(stop_on_signal(signals, handle.clone(), thread_closing.clone()));
                             }
                             Err(err) => {
                                 tracing::warn!(error = %err, "cannot listen for SIGINT and SIGTERM");
@@ -663,6 +694,7 @@ impl WebhooksServer {
             instructions,
             handle,
             thread,
+            closing,
         })
     }
 }
@@ -705,10 +737,15 @@ fn listen_on(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-async fn stop_on_signal(mut signals: Signals, handle: actix_web::dev::ServerHandle) {
+async fn stop_on_signal(
+    mut signals: Signals,
+    handle: actix_web::dev::ServerHandle,
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+) {
     signals.recv().await;
     say("Stopping: letting in-flight deliveries finish (press Ctrl-C again to stop at once).");
     tracing::info!("signal received; stopping gracefully");
+    Dashboard::close(&closing);
     let graceful = handle.stop(true);
     let forced = async {
         signals.recv().await;
@@ -816,6 +853,8 @@ pub(crate) struct Config {
     pub(crate) share: Option<Share>,
     /// Sharing was asked for on a Space, where it is off.
     pub(crate) share_refused: bool,
+    /// How many deliveries the dashboard keeps.
+    pub(crate) delivery_log: usize,
 }
 
 impl Config {
@@ -869,6 +908,15 @@ impl Config {
         } else {
             None
         };
+        let delivery_log = match (server.delivery_log, set("HOOKSERVER_DELIVERY_LOG")) {
+            (Some(kept), _) => kept,
+            (None, Some(value)) => value.trim().parse::<usize>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_DELIVERY_LOG must be how many deliveries to keep (0 turns the log off), not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_DELIVERY_LOG,
+        };
         Ok(Config {
             host,
             port,
@@ -876,6 +924,7 @@ impl Config {
             space_url,
             share,
             share_refused: wants_share && on_space,
+            delivery_log,
         })
     }
 
@@ -913,6 +962,7 @@ pub struct ServerHandle {
     instructions: String,
     handle: actix_web::dev::ServerHandle,
     thread: JoinHandle<std::io::Result<()>>,
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl fmt::Debug for ServerHandle {
@@ -954,6 +1004,7 @@ impl ServerHandle {
     /// Stops accepting, lets in-flight deliveries finish (within the shutdown timeout),
     /// and returns once the server has stopped. Call it outside async code: it blocks.
     pub fn stop(self) {
+        Dashboard::close(&self.closing);
         futures_executor::block_on(self.handle.stop(true));
         let _ = self.thread.join();
     }
