@@ -779,3 +779,26 @@ fn configure_brings_the_dashboard_to_an_app_of_ones_own() {
         assert_eq!(body["delivery"]["answer"]["body"], "pong");
     });
 }
+
+#[test]
+fn the_built_in_samples_are_the_hubs_fixtures() {
+    let built_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hookserver/samples");
+    let fixtures = common::fixtures();
+    let mut names: Vec<String> = std::fs::read_dir(&built_in)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let fixture_names: Vec<&str> = fixtures.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names, fixture_names,
+        "hookserver/samples/ mirrors ../shared/fixtures/payloads/"
+    );
+    for (name, bytes) in &fixtures {
+        assert_eq!(
+            &std::fs::read(built_in.join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+    }
+}

@@ -240,11 +240,16 @@ fn cut(bytes: &Bytes, limit: usize) -> Bytes {
     }
 }
 
-/// A body as text: JSON pretty-printed, other UTF-8 as it is, other bytes lossily.
+/// A body as text: JSON pretty-printed (its keys in their order), other UTF-8 as it is,
+/// other bytes lossily.
 fn shown_text(bytes: &[u8]) -> String {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        if let Ok(pretty) = serde_json::to_string_pretty(&value) {
-            return pretty;
+    let mut pretty = Vec::with_capacity(bytes.len() * 2);
+    let mut from = serde_json::Deserializer::from_slice(bytes);
+    let transcoded =
+        serde_transcode::transcode(&mut from, &mut serde_json::Serializer::pretty(&mut pretty));
+    if transcoded.is_ok() && from.end().is_ok() {
+        if let Ok(text) = String::from_utf8(pretty) {
+            return text;
         }
     }
     String::from_utf8_lossy(bytes).into_owned()
@@ -520,6 +525,17 @@ mod tests {
         assert!(record.detail().answer.body_cut);
         let sent = response.into_body().try_into_bytes().unwrap();
         assert_eq!(sent, answer.as_bytes());
+    }
+
+    #[test]
+    fn bodies_are_shown_pretty_in_their_own_order() {
+        assert_eq!(
+            shown_text(br#"{"b":1,"a":[true]}"#),
+            "{\n  \"b\": 1,\n  \"a\": [\n    true\n  ]\n}"
+        );
+        assert_eq!(shown_text(b"{\"a\":1} trailing"), "{\"a\":1} trailing");
+        assert_eq!(shown_text(b"not json"), "not json");
+        assert_eq!(shown_text(&[0xff, b'a']), "\u{fffd}a");
     }
 
     #[test]

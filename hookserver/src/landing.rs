@@ -43,6 +43,8 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { "hookserver: Hugging Face webhooks" }
+                // No request for /favicon.ico (which would answer 404).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/hookserver.css";
                 script src="/assets/hookserver.js" defer {}
             }
@@ -80,13 +82,20 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                                         code.url { "POST " (url) }
                                         button.copy type="button" data-copy=(url) title="Copy the URL" { "Copy" }
                                     }
-                                    span.muted { "handled by " code { (endpoint.name) } }
+                                    // A closure has no name worth showing (`{{closure}}`).
+                                    @if !endpoint.name.contains('{') {
+                                        span.muted { "handled by " code { (endpoint.name) } }
+                                    }
                                     @if full {
                                         (test_form(&endpoint.path[crate::registry::WEBHOOKS_PREFIX.len()..]))
                                     }
                                 }
                             }
                         }
+                    }
+                    @match info.view {
+                        View::Full => (deliveries()),
+                        View::Public { wrong_secret } => (login(wrong_secret)),
                     }
                     section #secret {
                         h2 { "Secret" }
@@ -119,10 +128,6 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                                 " (or " code { ".share(true)" } "), or deploy the bot to a Space."
                             }
                         }
-                    }
-                    @match info.view {
-                        View::Full => (deliveries()),
-                        View::Public { wrong_secret } => (login(wrong_secret)),
                     }
                     footer { "hookserver " (env!("CARGO_PKG_VERSION")) " · " a href="/healthz" { "health" } }
                 }
@@ -204,9 +209,9 @@ fn login(wrong_secret: bool) -> Markup {
                 "send test deliveries and replay them."
             }
             form.login method="post" action="/login" {
-                label for="secret" { "Webhook secret" }
+                label for="login-secret" { "Webhook secret" }
                 div.actions {
-                    input #secret type="password" name="secret" autocomplete="current-password" required;
+                    input #login-secret type="password" name="secret" autocomplete="current-password" required;
                     input type="hidden" name="next" value="/";
                     button type="submit" { "Open the dashboard" }
                 }
