@@ -802,3 +802,72 @@ fn the_built_in_samples_are_the_hubs_fixtures() {
         );
     }
 }
+
+/// The status of `GET path` sent with this `Host` header (raw, so nothing rewrites it).
+fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str, extra: &str) -> u16 {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer[9..12].parse().unwrap()
+}
+
+#[test]
+fn without_a_secret_the_dashboard_answers_only_on_its_own_hosts() {
+    let (server, _) = start("", None);
+    let addr = server.addr();
+    let port = addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "[::1]".to_owned(),
+        "127.0.0.1".to_owned(),
+    ] {
+        assert_eq!(
+            status_with_host(addr, "/api/deliveries", &host, ""),
+            200,
+            "{host}"
+        );
+    }
+    // A name pointed at 127.0.0.1 by someone else's DNS (rebinding) gets nothing.
+    for host in [
+        "evil.example",
+        "evil.example:7860",
+        "localhost.evil.example",
+    ] {
+        assert_eq!(
+            status_with_host(addr, "/api/deliveries", host, ""),
+            403,
+            "{host}"
+        );
+        assert_eq!(
+            status_with_host(addr, "/api/events", host, ""),
+            403,
+            "{host}"
+        );
+    }
+    // The webhooks themselves are not the dashboard's: they answer on any host.
+    assert_eq!(status_with_host(addr, "/", "evil.example", ""), 200);
+    server.stop();
+
+    // With a secret, the secret decides, whatever the host.
+    let (server, _) = start(SECRET, None);
+    let bearer = format!("Authorization: Bearer {SECRET}\r\n");
+    assert_eq!(
+        status_with_host(server.addr(), "/api/deliveries", "bot.example.com", &bearer),
+        200
+    );
+    assert_eq!(
+        status_with_host(server.addr(), "/api/deliveries", "bot.example.com", ""),
+        401
+    );
+    server.stop();
+}

@@ -80,6 +80,9 @@ pub(crate) struct Dashboard {
     token: Option<String>,
     webhooks: Vec<WebhookInfo>,
     secret_set: bool,
+    /// Host names the dashboard answers on without a secret, beside `localhost` and IP
+    /// addresses: the public URL's and the listening host's.
+    hosts: Vec<String>,
     /// Set to `true` when the server stops: live views end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -96,10 +99,19 @@ impl Dashboard {
     pub(crate) fn new(
         endpoints: &Endpoints,
         base_url: &str,
+        listen_host: &str,
         secret: Option<&Secret>,
         on_space: bool,
         closing: Arc<watch::Sender<bool>>,
     ) -> Self {
+        let public_host = base_url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        let hosts = [host_name(public_host), host_name(listen_host)]
+            .into_iter()
+            .filter(|host| !host.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
         let info = |view| LandingInfo {
             endpoints,
             base_url,
@@ -122,6 +134,7 @@ impl Dashboard {
                 })
                 .collect(),
             secret_set: secret.is_some(),
+            hosts,
             closing,
         }
     }
@@ -266,8 +279,44 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
 }
 
+/// The host name of a `Host` header value (or of `host:port`), without the port.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Without a secret, the dashboard answers only requests addressed to `localhost`, an IP
+/// address, or the server's own public or listening host: a page elsewhere that points
+/// a name of its own at 127.0.0.1 (DNS rebinding) cannot read the deliveries.
+fn trusted_host(req: &HttpRequest, dashboard: &Dashboard) -> bool {
+    let Some(host) = req.headers().get(header::HOST) else {
+        // HTTP/1.0 without Host: not a browser's request.
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = host_name(host.trim()).to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || dashboard.hosts.iter().any(|h| *h == name)
+}
+
 /// Lets through only requests with access to the dashboard.
 fn guard(req: &HttpRequest, shared: &Shared) -> Result<(), ApiError> {
+    if shared.secret.is_none() && !trusted_host(req, &shared.dashboard) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "without a webhook secret, the dashboard answers only on localhost, an IP address or \
+             the server's own host: set a secret to open it under another name",
+        ));
+    }
     match access(req, shared) {
         Access::Granted => Ok(()),
         Access::Wrong => Err(ApiError::new(StatusCode::FORBIDDEN, "Invalid webhook secret.")),
@@ -775,6 +824,15 @@ mod tests {
     fn the_secret_leaves_the_query() {
         assert_eq!(without_secret("a=1&secret=x&b=2"), "a=1&b=2");
         assert_eq!(without_secret(""), "");
+    }
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("127.0.0.1:7860"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:7860"), "::1");
+        assert_eq!(host_name("me-bot.hf.space"), "me-bot.hf.space");
+        assert_eq!(host_name("bore.pub:40123"), "bore.pub");
+        assert_eq!(host_name("0.0.0.0"), "0.0.0.0");
     }
 
     #[test]

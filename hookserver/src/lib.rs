@@ -4,7 +4,9 @@
 //! as a proc-macro framework on actix-web: put `#[webhook_endpoint]` on a fn and it
 //! becomes `POST /webhooks/NAME`, with the Hub's payload parsed into typed models, an
 //! optional shared secret checked on every request, a landing page listing the
-//! endpoints, and a server that starts from a generated `main`.
+//! endpoints with a dashboard of recent deliveries (live, with details, redeliver and test
+//! sends; see the README's "The dashboard"), and a server that starts from a generated
+//! `main`.
 //!
 //! ```no_run
 //! use hookserver::{webhook_endpoint, Action, RepoType, WebhookPayload};

@@ -575,6 +575,7 @@ impl WebhooksServer {
             dashboard: Dashboard::new(
                 &self.endpoints,
                 base_url,
+                &config.host,
                 self.secret.as_ref(),
                 config.on_space,
                 closing,
