@@ -305,7 +305,7 @@ fn trusted_host(req: &HttpRequest, dashboard: &Dashboard) -> bool {
     name == "localhost"
         || name.ends_with(".localhost")
         || name.parse::<std::net::IpAddr>().is_ok()
-        || dashboard.hosts.iter().any(|h| *h == name)
+        || dashboard.hosts.contains(&name)
 }
 
 /// Lets through only requests with access to the dashboard.
