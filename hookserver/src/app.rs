@@ -56,21 +56,22 @@ pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>)
         .app_data(shared)
         // Limits actix-web's own body extractors (used by `add_webhook` handlers).
         .app_data(web::PayloadConfig::new(limit))
+        // First, so that a delivery is routed past no other service; a prefix scope, not
+        // a `{name:.*}` pattern: routing costs no regex per request.
+        .service(web::scope("/webhooks").default_service(web::to(dispatch)))
         .service(
             web::resource("/")
                 .route(web::get().to(landing))
                 .route(web::head().to(landing))
                 .default_service(web::to(get_only)),
         )
-        .configure(crate::dashboard::routes)
         .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
                 .route(web::head().to(healthz))
                 .default_service(web::to(get_only)),
         )
-        // A prefix scope, not a `{name:.*}` pattern: routing costs no regex per request.
-        .service(web::scope("/webhooks").default_service(web::to(dispatch)))
+        .configure(crate::dashboard::routes)
         .default_service(web::to(not_found));
 }
 
@@ -157,8 +158,8 @@ async fn dispatch(
     let incoming = Incoming {
         kind: Kind::Hub,
         replay_of: None,
-        endpoint: endpoint.map(|e| e.path.as_str()),
-        method: req.method().as_str(),
+        endpoint: endpoint.map(|e| &e.path),
+        method: req.method(),
         path: req.path(),
         query: req.query_string(),
         headers: req.headers(),

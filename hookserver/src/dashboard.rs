@@ -129,7 +129,7 @@ impl Dashboard {
                 .iter()
                 .map(|e| WebhookInfo {
                     name: e.name.clone(),
-                    path: e.path.clone(),
+                    path: e.path.to_string(),
                     url: format!("{base_url}{}", e.path),
                 })
                 .collect(),
@@ -540,7 +540,9 @@ async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult
             StatusCode::CONFLICT,
             format!(
                 "delivery {} reached no endpoint ({} {}): there is nothing to send it to",
-                record.id, record.method, record.path
+                record.id,
+                record.method,
+                record.path()
             ),
         ));
     };
@@ -554,7 +556,7 @@ async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult
             ),
         ));
     }
-    let mut headers = record.headers.clone();
+    let mut headers = record.headers();
     for name in [
         SECRET_HEADER,
         "authorization",
@@ -574,7 +576,7 @@ async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult
         path,
         query: &query,
         headers,
-        body: record.body.clone(),
+        body: Bytes::copy_from_slice(record.body()),
     };
     send(&req, &shared, sent).await
 }
@@ -723,8 +725,8 @@ async fn send(req: &HttpRequest, shared: &web::Data<Shared>, sent: Send<'_>) -> 
     let incoming = Incoming {
         kind: sent.kind,
         replay_of: sent.replay_of,
-        endpoint: Some(sent.path),
-        method: "POST",
+        endpoint: Some(&endpoint.path),
+        method: &actix_web::http::Method::POST,
         path: sent.path,
         query: sent.query,
         headers: &headers,

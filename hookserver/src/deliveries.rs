@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde::Serialize;
@@ -49,15 +50,23 @@ pub(crate) struct Record {
     /// The delivery this one replays.
     pub(crate) replay_of: Option<u64>,
     /// The endpoint's path when the delivery reached one (`/webhooks/NAME`).
-    pub(crate) endpoint: Option<Box<str>>,
-    pub(crate) method: String,
-    pub(crate) path: String,
+    pub(crate) endpoint: Option<Arc<str>>,
+    pub(crate) method: Method,
+    /// The request's path, when it is not the endpoint's (unknown, or percent-encoded).
+    path: Option<Box<str>>,
     /// The query string, its secret redacted.
     pub(crate) query: String,
-    /// The headers as received; the secret (and any credential) is redacted when shown.
-    pub(crate) headers: HeaderMap,
-    /// The body, cut to [`KEPT_BODY`].
-    pub(crate) body: Bytes,
+    /// In one allocation (a record costs two, whatever the request): the headers as
+    /// received (`name:value\n` each; the secret and any credential are redacted when
+    /// shown), the body cut to [`KEPT_BODY`], the answer's content type, and the answer
+    /// cut to [`KEPT_ANSWER`].
+    data: Vec<u8>,
+    /// Where the headers end and the body starts in `data`.
+    headers_end: usize,
+    /// Where the body ends and the answer's content type starts in `data`.
+    body_end: usize,
+    /// Where the answer's content type ends and its body starts in `data`.
+    answer_start: usize,
     /// The body's whole length; `None` when it was not read (the request was refused first).
     pub(crate) body_len: Option<usize>,
     pub(crate) status: u16,
@@ -70,9 +79,7 @@ pub(crate) struct Record {
 /// The handler's answer, as recorded.
 #[derive(Debug, Default)]
 pub(crate) struct Answer {
-    pub(crate) content_type: Option<String>,
-    /// The body, cut to [`KEPT_ANSWER`]; `None` for a streamed body (not recorded).
-    pub(crate) body: Option<Bytes>,
+    /// The body's whole length; `None` for a streamed body (not recorded).
     pub(crate) len: Option<usize>,
 }
 
@@ -87,8 +94,8 @@ struct Meta {
 pub(crate) struct Incoming<'a> {
     pub(crate) kind: Kind,
     pub(crate) replay_of: Option<u64>,
-    pub(crate) endpoint: Option<&'a str>,
-    pub(crate) method: &'a str,
+    pub(crate) endpoint: Option<&'a Arc<str>>,
+    pub(crate) method: &'a Method,
     pub(crate) path: &'a str,
     pub(crate) query: &'a str,
     pub(crate) headers: &'a HeaderMap,
@@ -100,75 +107,122 @@ pub(crate) struct Incoming<'a> {
 
 impl Record {
     /// Records `incoming` with the answer `response`, which is given back unchanged.
-    fn new(id: u64, incoming: &Incoming<'_>, response: HttpResponse) -> (Self, HttpResponse) {
+    /// Records `incoming` with the answer `response`, which is given back unchanged, in
+    /// `data` (a buffer to reuse, or a new one).
+    fn new(
+        id: u64,
+        incoming: &Incoming<'_>,
+        response: HttpResponse,
+        mut data: Vec<u8>,
+    ) -> (Self, HttpResponse) {
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        // The answer's bytes, without copying them, when the body is in one piece.
-        let (head, body) = response.into_parts();
-        let (response, kept, len) = match body.try_into_bytes() {
+        let body = incoming
+            .body
+            .map_or(&[][..], |body| &body[..body.len().min(KEPT_BODY)]);
+        if data.capacity() > REUSED_MAX {
+            data = Vec::new();
+        }
+        data.clear();
+        data.reserve(HEADERS_GUESS + body.len());
+        pack(incoming.headers, &mut data);
+        let headers_end = data.len();
+        data.extend_from_slice(body);
+        let body_end = data.len();
+        if let Some(content_type) = response.headers().get(header::CONTENT_TYPE) {
+            data.extend_from_slice(content_type.as_bytes());
+        }
+        let answer_start = data.len();
+        // The answer's bytes, when the body is in one piece (not a stream).
+        let (head, answer) = response.into_parts();
+        let (response, len) = match answer.try_into_bytes() {
             Ok(bytes) => {
+                data.extend_from_slice(&bytes[..bytes.len().min(KEPT_ANSWER)]);
                 let len = bytes.len();
-                let kept = cut(&bytes, KEPT_ANSWER);
-                (head.set_body(BoxBody::new(bytes)), Some(kept), Some(len))
+                (head.set_body(BoxBody::new(bytes)), Some(len))
             }
-            Err(body) => (head.set_body(body), None, None),
+            Err(answer) => (head.set_body(answer), None),
         };
         let record = Record {
             id,
             received: incoming.started,
             kind: incoming.kind,
             replay_of: incoming.replay_of,
-            endpoint: incoming.endpoint.map(Box::from),
-            method: incoming.method.to_owned(),
-            path: incoming.path.to_owned(),
+            endpoint: incoming.endpoint.cloned(),
+            method: incoming.method.clone(),
+            path: match incoming.endpoint {
+                Some(endpoint) if **endpoint == *incoming.path => None,
+                _ => Some(incoming.path.into()),
+            },
             query: if incoming.query.is_empty() {
                 String::new()
             } else {
                 redact_query(incoming.query)
             },
-            headers: incoming.headers.clone(),
-            body: incoming
-                .body
-                .map(|body| cut(body, KEPT_BODY))
-                .unwrap_or_default(),
+            data,
+            headers_end,
+            body_end,
+            answer_start,
             body_len: incoming.body.map(Bytes::len),
             status,
             duration: incoming.duration,
-            answer: Answer {
-                content_type,
-                body: kept,
-                len,
-            },
+            answer: Answer { len },
             meta: OnceLock::new(),
         };
         (record, response)
     }
 
+    /// The body as kept (cut to [`KEPT_BODY`]).
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.data[self.headers_end..self.body_end]
+    }
+
+    /// The answer's body as kept (cut to [`KEPT_ANSWER`]); `None` for a stream.
+    fn answer_body(&self) -> Option<&[u8]> {
+        self.answer.len.map(|_| &self.data[self.answer_start..])
+    }
+
     /// Whether the whole body is kept (so the delivery can be sent again).
     pub(crate) fn body_complete(&self) -> bool {
-        self.body_len == Some(self.body.len())
+        self.body_len == Some(self.body().len())
     }
 
     fn meta(&self) -> &Meta {
-        self.meta.get_or_init(|| meta_of(&self.body))
+        self.meta.get_or_init(|| meta_of(self.body()))
+    }
+
+    /// The request's path.
+    pub(crate) fn path(&self) -> &str {
+        match (&self.path, &self.endpoint) {
+            (Some(path), _) => path,
+            (None, Some(endpoint)) => endpoint,
+            (None, None) => "",
+        }
+    }
+
+    /// The headers as received (the secret included: never shown).
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in unpack(&self.data[..self.headers_end]) {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                headers.append(name, value);
+            }
+        }
+        headers
     }
 
     /// The headers to show: every value of the secret header and of credentials redacted.
     pub(crate) fn shown_headers(&self) -> Vec<(String, String)> {
-        let mut shown: Vec<(String, String)> = self
-            .headers
-            .iter()
+        let mut shown: Vec<(String, String)> = unpack(&self.data[..self.headers_end])
             .map(|(name, value)| {
-                let value = if is_credential(name.as_str()) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                let value = if is_credential(&name) {
                     REDACTED.to_owned()
                 } else {
-                    String::from_utf8_lossy(value.as_bytes()).into_owned()
+                    String::from_utf8_lossy(value).into_owned()
                 };
-                (name.as_str().to_owned(), value)
+                (name, value)
             })
             .collect();
         shown.sort();
@@ -183,7 +237,7 @@ impl Record {
             received: humantime::format_rfc3339_millis(self.received).to_string(),
             kind: self.kind,
             replay_of: self.replay_of,
-            endpoint: self.endpoint.as_deref().unwrap_or(&self.path),
+            endpoint: self.endpoint.as_deref().unwrap_or(self.path()),
             scope: meta.scope.as_deref(),
             action: meta.action.as_deref(),
             repo: meta.repo.as_deref(),
@@ -194,32 +248,62 @@ impl Record {
 
     /// The detail view of this delivery.
     pub(crate) fn detail(&self) -> Detail<'_> {
-        let answer_text = self.answer.body.as_ref().map(|b| shown_text(b));
+        let answer = self.answer_body();
         Detail {
             summary: self.summary(),
             request: RequestView {
-                method: &self.method,
-                path: &self.path,
+                method: self.method.as_str(),
+                path: self.path(),
                 query: &self.query,
                 headers: self.shown_headers(),
-                body: self.body_len.map(|_| shown_text(&self.body)),
+                body: self.body_len.map(|_| shown_text(self.body())),
                 body_size: self.body_len,
                 body_cut: !self.body_complete(),
             },
             answer: AnswerView {
                 status: self.status,
-                content_type: self.answer.content_type.as_deref(),
-                body: answer_text,
+                content_type: std::str::from_utf8(&self.data[self.body_end..self.answer_start])
+                    .ok()
+                    .filter(|v| !v.is_empty()),
+                body: answer.map(shown_text),
                 body_size: self.answer.len,
-                body_cut: match (&self.answer.body, self.answer.len) {
+                body_cut: match (answer, self.answer.len) {
                     (Some(kept), Some(len)) => kept.len() < len,
                     _ => false,
                 },
-                streamed: self.answer.body.is_none(),
+                streamed: answer.is_none(),
             },
             redeliverable: self.body_complete() && self.endpoint.is_some(),
         }
     }
+}
+
+/// Room for a delivery's headers, as the Hub sends them, and an answer.
+const HEADERS_GUESS: usize = 512;
+
+/// The largest buffer a record that left the log lends to the next one.
+const REUSED_MAX: usize = 2 * (KEPT_BODY + KEPT_ANSWER);
+
+/// Appends one copy of every header: `name:value\n` each (a name has no `:`, a value
+/// no `\n`).
+fn pack(headers: &HeaderMap, packed: &mut Vec<u8>) {
+    for (name, value) in headers {
+        packed.extend_from_slice(name.as_str().as_bytes());
+        packed.push(b':');
+        packed.extend_from_slice(value.as_bytes());
+        packed.push(b'\n');
+    }
+}
+
+/// The headers [`pack`] copied, in order.
+fn unpack(packed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    packed
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.iter().position(|b| *b == b':') {
+            Some(at) => (&line[..at], &line[at + 1..]),
+            None => (line, &[][..]),
+        })
 }
 
 /// Headers whose values the dashboard never shows.
@@ -228,16 +312,6 @@ pub(crate) fn is_credential(name: &str) -> bool {
         || name.eq_ignore_ascii_case("authorization")
         || name.eq_ignore_ascii_case("proxy-authorization")
         || name.eq_ignore_ascii_case("cookie")
-}
-
-/// The first `limit` bytes: the same buffer when it fits, a copy of the start otherwise
-/// (so that a long body is not kept alive whole).
-fn cut(bytes: &Bytes, limit: usize) -> Bytes {
-    if bytes.len() <= limit {
-        bytes.clone()
-    } else {
-        Bytes::copy_from_slice(&bytes[..limit])
-    }
 }
 
 /// A body as text: JSON pretty-printed (its keys in their order), other UTF-8 as it is,
@@ -370,19 +444,37 @@ impl DeliveryLog {
         response: HttpResponse,
     ) -> (HttpResponse, Arc<Record>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (record, response) = Record::new(id, incoming, response);
-        let record = Arc::new(record);
-        if self.capacity > 0 {
-            {
-                let mut records = self.lock();
-                if records.len() == self.capacity {
-                    records.pop_front();
-                }
-                records.push_back(Arc::clone(&record));
+        if self.capacity == 0 {
+            let (record, response) = Record::new(id, incoming, response, Vec::new());
+            return (response, Arc::new(record));
+        }
+        let evicted = {
+            let mut records = self.lock();
+            if records.len() >= self.capacity {
+                records.pop_front()
+            } else {
+                None
             }
-            if self.live.receiver_count() > 0 {
-                let _ = self.live.send(Arc::clone(&record));
+        };
+        // The record that leaves the log becomes the new one when nothing else holds it
+        // (a live view or an API call may, for a moment): once the log is full, recording
+        // a delivery allocates nothing.
+        let (record, response) = match evicted {
+            Some(mut old) if Arc::strong_count(&old) == 1 && Arc::weak_count(&old) == 0 => {
+                let slot = Arc::get_mut(&mut old).expect("checked just above");
+                let data = std::mem::take(&mut slot.data);
+                let (record, response) = Record::new(id, incoming, response, data);
+                *slot = record;
+                (old, response)
             }
+            _ => {
+                let (record, response) = Record::new(id, incoming, response, Vec::new());
+                (Arc::new(record), response)
+            }
+        };
+        self.lock().push_back(Arc::clone(&record));
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::clone(&record));
         }
         (response, record)
     }
@@ -423,11 +515,13 @@ mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};
 
     fn incoming<'a>(headers: &'a HeaderMap, body: Option<&'a Bytes>) -> Incoming<'a> {
+        static ENDPOINT: std::sync::LazyLock<Arc<str>> =
+            std::sync::LazyLock::new(|| Arc::from("/webhooks/a"));
         Incoming {
             kind: Kind::Hub,
             replay_of: None,
-            endpoint: Some("/webhooks/a"),
-            method: "POST",
+            endpoint: Some(&ENDPOINT),
+            method: &Method::POST,
             path: "/webhooks/a",
             query: "x=1&secret=hunter2",
             headers,
@@ -493,6 +587,11 @@ mod tests {
         assert!(!detail.contains("hunter2"), "{detail}");
         assert!(detail.contains("visible"));
         assert!(detail.contains("x=1"));
+        // The copy kept for a replay is whole.
+        let kept = record.headers();
+        assert_eq!(kept.get("x-webhook-secret").unwrap(), "hunter2");
+        assert_eq!(kept.get("x-other").unwrap(), "visible");
+        assert_eq!(kept.len(), 4);
     }
 
     #[test]
@@ -500,7 +599,7 @@ mod tests {
         let log = DeliveryLog::new(2);
         let long = Bytes::from(vec![b'a'; KEPT_BODY + 1]);
         let record = record(&log, &long);
-        assert_eq!(record.body.len(), KEPT_BODY);
+        assert_eq!(record.body().len(), KEPT_BODY);
         assert_eq!(record.body_len, Some(KEPT_BODY + 1));
         assert!(!record.detail().redeliverable);
         let short = record_short(&log);
@@ -522,6 +621,10 @@ mod tests {
             HttpResponse::Ok().body(answer.clone()),
         );
         assert_eq!(record.answer.len, Some(KEPT_ANSWER + 10));
+        assert_eq!(
+            record.answer_body().unwrap(),
+            &answer.as_bytes()[..KEPT_ANSWER]
+        );
         assert!(record.detail().answer.body_cut);
         let sent = response.into_body().try_into_bytes().unwrap();
         assert_eq!(sent, answer.as_bytes());

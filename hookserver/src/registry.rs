@@ -63,8 +63,9 @@ inventory::collect!(Registration);
 /// One endpoint of a server.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    /// The full path, such as `/webhooks/say_hello`.
-    pub(crate) path: String,
+    /// The full path, such as `/webhooks/say_hello` (shared: each recorded delivery
+    /// holds it).
+    pub(crate) path: Arc<str>,
     /// The name shown on the landing page: the fn's name.
     pub(crate) name: String,
     /// Where it comes from, for error messages.
@@ -107,7 +108,7 @@ impl Endpoints {
         for registration in all {
             let handler = registration.handler;
             endpoints.list.push(Endpoint {
-                path: format!("{WEBHOOKS_PREFIX}{}", registration.path),
+                path: format!("{WEBHOOKS_PREFIX}{}", registration.path).into(),
                 name: registration.fn_name.to_owned(),
                 origin: registration.describe(),
                 handler: Arc::new(handler),
@@ -120,7 +121,7 @@ impl Endpoints {
     pub(crate) fn add(&mut self, endpoint: Endpoint) -> Result<()> {
         if self.list.iter().any(|e| e.path == endpoint.path) {
             return Err(Error::DuplicatePath {
-                path: endpoint.path,
+                path: endpoint.path.to_string(),
             });
         }
         self.list.push(endpoint);
@@ -199,7 +200,7 @@ mod tests {
             Box::pin(async { actix_web::HttpResponse::Ok().finish() })
         });
         let endpoint = |path: &str| Endpoint {
-            path: path.to_owned(),
+            path: path.into(),
             name: "f".to_owned(),
             origin: "f".to_owned(),
             handler: noop.clone(),

@@ -432,7 +432,7 @@ impl WebhooksServer {
         handler: H,
     ) -> Result<&mut Self> {
         self.endpoints.add(Endpoint {
-            path: format!("{WEBHOOKS_PREFIX}{path}"),
+            path: format!("{WEBHOOKS_PREFIX}{path}").into(),
             origin: name.clone(),
             name,
             handler: Arc::new(move |delivery| handler.call(delivery)),
@@ -449,7 +449,7 @@ impl WebhooksServer {
     /// ```
     #[must_use]
     pub fn webhook_paths(&self) -> Vec<&str> {
-        self.endpoints.iter().map(|e| e.path.as_str()).collect()
+        self.endpoints.iter().map(|e| &*e.path).collect()
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then lets in-flight deliveries finish
