@@ -497,6 +497,20 @@ fn test_deliveries_send_samples_or_pasted_json() {
         assert_eq!(answer.status, status, "{path} {body}");
         assert!(answer.json()["error"].is_string());
     }
+    // Over the body limit (1 MiB here), in JSON like every error.
+    let big = "x".repeat(1024 * 1024 + 1);
+    let too_big = test("/api/webhooks/count/test", &json!({ "body": big }));
+    assert_eq!(too_big.status, 413);
+    assert!(too_big.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("body limit"));
+    let huge = test(
+        "/api/webhooks/count/test",
+        &json!({ "body": big.repeat(3) }),
+    );
+    assert_eq!(huge.status, 413);
+    assert!(huge.json()["error"].is_string());
     let form = call(
         "POST",
         &format!("{base}/api/webhooks/count/test"),
@@ -615,6 +629,16 @@ fn with_a_secret_the_dashboard_asks_for_it() {
         &[("content-type", "application/x-www-form-urlencoded")],
     );
     assert_eq!(away.header("location"), Some("/"));
+    // A login form far too large is refused, in JSON.
+    let flood = format!("secret={}", "x".repeat(64 * 1024));
+    let flood = call(
+        "POST",
+        &format!("{base}/login"),
+        flood.as_bytes(),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(flood.status, 413);
+    assert!(flood.json()["error"].is_string());
     server.stop();
 }
 

@@ -62,18 +62,25 @@ const STYLE: &str = include_str!("../assets/hookserver.css");
 const SCRIPT: &str = include_str!("../assets/hookserver.js");
 
 /// The pages' Content-Security-Policy: the page's own style and script only, so that
-/// nothing from a payload can run even if it reached the page unescaped.
+/// nothing from a payload can run even if it reached the page unescaped; no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The largest test delivery or login form the dashboard takes.
-const API_BODY_LIMIT: usize = 1024 * 1024;
+/// The same on a Space, whose page on huggingface.co shows the app in a frame.
+const CSP_ON_SPACE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; \
+                   frame-ancestors 'self' https://huggingface.co";
+
+/// The largest login or logout form the dashboard takes.
+const FORM_LIMIT: usize = 16 * 1024;
 
 /// What the dashboard needs, built once per server.
 #[derive(Debug)]
 pub(crate) struct Dashboard {
     /// The page for visitors without the secret: the endpoints, and the login form.
     public_page: Bytes,
+    /// The public page after a wrong secret (answered 403).
+    wrong_page: Bytes,
     /// The page with the deliveries.
     full_page: Bytes,
     /// The session token, when a secret is set.
@@ -83,6 +90,11 @@ pub(crate) struct Dashboard {
     /// Host names the dashboard answers on without a secret, beside `localhost` and IP
     /// addresses: the public URL's and the listening host's.
     hosts: Vec<String>,
+    /// The public URL's `host[:port]`, such as `me-bot.hf.space`: an `Origin` the
+    /// state-changing routes accept, beside the request's own host.
+    public_authority: String,
+    /// The pages' Content-Security-Policy.
+    csp: &'static str,
     /// Set to `true` when the server stops: live views end.
     closing: Arc<watch::Sender<bool>>,
 }
@@ -123,6 +135,7 @@ impl Dashboard {
             public_page: Bytes::from(render(&info(View::Public {
                 wrong_secret: false,
             }))),
+            wrong_page: Bytes::from(render(&info(View::Public { wrong_secret: true }))),
             full_page: Bytes::from(render(&info(View::Full))),
             token: secret.map(Secret::session_token),
             webhooks: endpoints
@@ -135,6 +148,8 @@ impl Dashboard {
                 .collect(),
             secret_set: secret.is_some(),
             hosts,
+            public_authority: public_host.to_ascii_lowercase(),
+            csp: if on_space { CSP_ON_SPACE } else { CSP },
             closing,
         }
     }
@@ -331,7 +346,7 @@ fn guard(req: &HttpRequest, shared: &Shared) -> Result<(), ApiError> {
 /// where a request comes from (`Sec-Fetch-Site`, `Origin`), and a cross-site one is
 /// refused. Clients that say neither (curl, scripts) are not browsers and carry no
 /// ambient cookie of ours unless they chose to.
-fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
+fn same_origin(req: &HttpRequest, dashboard: &Dashboard) -> Result<(), ApiError> {
     let cross = |why: &str| {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -344,13 +359,27 @@ fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let host = req.headers().get(header::HOST).map(HeaderValue::as_bytes);
-        let origin_host = origin
+        let Some(origin) = origin
             .to_str()
             .ok()
             .and_then(|o| o.split_once("://"))
-            .map(|(_, host)| host.as_bytes());
-        if origin_host.is_none() || origin_host != host {
+            .map(|(_, authority)| authority.to_ascii_lowercase())
+        else {
+            return cross("Origin is not this server");
+        };
+        // The host the request was sent to: its own `Host`, the one a proxy in front says
+        // it forwarded (a page elsewhere cannot set that header on a form or a simple
+        // request), or the public URL's.
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        let forwarded = req.connection_info().host().to_ascii_lowercase();
+        let ours = host.as_deref() == Some(origin.as_str())
+            || forwarded == origin
+            || (!dashboard.public_authority.is_empty() && dashboard.public_authority == origin);
+        if !ours {
             return cross("Origin is not this server");
         }
     }
@@ -365,13 +394,13 @@ pub(crate) fn page(req: &HttpRequest, shared: &Shared) -> HttpResponse {
         Access::Granted => shared.dashboard.full_page.clone(),
         _ => shared.dashboard.public_page.clone(),
     };
-    html(StatusCode::OK, body)
+    html(StatusCode::OK, shared.dashboard.csp, body)
 }
 
-fn html(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+fn html(status: StatusCode, csp: &'static str, body: impl Into<Bytes>) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(ContentType::html())
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -421,8 +450,35 @@ fn is_https(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
-async fn login(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> ApiResult {
-    same_origin(&req)?;
+/// Reads a request's body within `limit` and the body timeout; every failure in JSON.
+async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+    shared: &Shared,
+) -> Result<Bytes, ApiError> {
+    match actix_web::rt::time::timeout(shared.body_timeout, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(err))) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {err}"),
+        )),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {limit} bytes"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {}",
+                humantime::format_duration(shared.body_timeout)
+            ),
+        )),
+    }
+}
+
+async fn login(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> ApiResult {
+    same_origin(&req, &shared.dashboard)?;
+    let body = read_body(payload, FORM_LIMIT, &shared).await?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let next = next_page(&form);
     let (Some(secret), Some(token)) = (&shared.secret, &shared.dashboard.token) else {
@@ -436,13 +492,8 @@ async fn login(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> ApiR
         tracing::warn!("dashboard login with a wrong secret");
         return Ok(html(
             StatusCode::FORBIDDEN,
-            render(&LandingInfo {
-                endpoints: &Endpoints::default(),
-                base_url: "",
-                secret_set: true,
-                on_space: false,
-                view: View::Public { wrong_secret: true },
-            }),
+            shared.dashboard.csp,
+            shared.dashboard.wrong_page.clone(),
         ));
     }
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
@@ -454,8 +505,9 @@ async fn login(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> ApiR
     Ok(see_other(next).cookie(cookie).finish())
 }
 
-async fn logout(req: HttpRequest, body: Bytes) -> ApiResult {
-    same_origin(&req)?;
+async fn logout(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> ApiResult {
+    same_origin(&req, &shared.dashboard)?;
+    let body = read_body(payload, FORM_LIMIT, &shared).await?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let mut cookie = Cookie::build(SESSION_COOKIE, "")
         .path("/")
@@ -533,7 +585,7 @@ async fn api_delivery(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult 
 
 async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult {
     guard(&req, &shared)?;
-    same_origin(&req)?;
+    same_origin(&req, &shared.dashboard)?;
     let record = record_of(&req, &shared)?;
     let Some(path) = record.endpoint.as_deref() else {
         return Err(ApiError::new(
@@ -581,9 +633,9 @@ async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult
     send(&req, &shared, sent).await
 }
 
-async fn api_test(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> ApiResult {
+async fn api_test(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> ApiResult {
     guard(&req, &shared)?;
-    same_origin(&req)?;
+    same_origin(&req, &shared.dashboard)?;
     let name = req.match_info().get("name").unwrap_or("");
     let path = format!("{WEBHOOKS_PREFIX}{name}");
     if !shared.table.contains_key(name) {
@@ -603,12 +655,13 @@ async fn api_test(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> A
             "send the test delivery as JSON: {\"sample\": NAME} or {\"body\": TEXT}",
         ));
     }
-    if body.len() > API_BODY_LIMIT {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a test delivery takes at most {API_BODY_LIMIT} bytes"),
-        ));
-    }
+    // The test's JSON wraps the payload in a string: room for its escapes.
+    let body = read_body(
+        payload,
+        shared.body_limit.saturating_mul(2).max(FORM_LIMIT),
+        &shared,
+    )
+    .await?;
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct TestSend {
@@ -635,6 +688,15 @@ async fn api_test(req: HttpRequest, body: Bytes, shared: web::Data<Shared>) -> A
                 ));
             }
         },
+        (None, Some(body)) if body.len() > shared.body_limit => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the test delivery is larger than the body limit of {} bytes",
+                    shared.body_limit
+                ),
+            ))
+        }
         (None, Some(body)) => Bytes::from(body),
         _ => {
             return Err(ApiError::new(
@@ -826,6 +888,73 @@ mod tests {
     fn the_secret_leaves_the_query() {
         assert_eq!(without_secret("a=1&secret=x&b=2"), "a=1&b=2");
         assert_eq!(without_secret(""), "");
+    }
+
+    fn dashboard(base_url: &str, on_space: bool) -> Dashboard {
+        Dashboard::new(
+            &Endpoints::default(),
+            base_url,
+            "127.0.0.1",
+            None,
+            on_space,
+            Arc::new(watch::Sender::new(false)),
+        )
+    }
+
+    #[test]
+    fn the_origin_may_be_the_host_the_forwarded_host_or_the_public_url() {
+        use actix_web::test::TestRequest;
+        let local = dashboard("http://127.0.0.1:7860", false);
+        let space = dashboard("https://me-bot.hf.space", true);
+        let request = |origin: &str, host: &str, forwarded: Option<&str>| {
+            let mut request = TestRequest::post()
+                .insert_header(("origin", origin))
+                .insert_header(("host", host));
+            if let Some(forwarded) = forwarded {
+                request = request.insert_header(("x-forwarded-host", forwarded));
+            }
+            request.to_http_request()
+        };
+        let ok = |req: &HttpRequest, d: &Dashboard| same_origin(req, d).is_ok();
+        assert!(ok(
+            &request("http://127.0.0.1:7860", "127.0.0.1:7860", None),
+            &local
+        ));
+        assert!(ok(
+            &request("http://LOCALHOST:7860", "localhost:7860", None),
+            &local
+        ));
+        assert!(!ok(
+            &request("http://evil.example", "127.0.0.1:7860", None),
+            &local
+        ));
+        assert!(!ok(&request("null", "127.0.0.1:7860", None), &local));
+        // Behind a proxy that rewrites Host: what it forwarded, or the public URL.
+        let behind = request(
+            "https://me-bot.hf.space",
+            "10.0.0.5:7860",
+            Some("me-bot.hf.space"),
+        );
+        assert!(ok(&behind, &local));
+        assert!(ok(
+            &request("https://me-bot.hf.space", "10.0.0.5:7860", None),
+            &space
+        ));
+        assert!(!ok(
+            &request("https://other.hf.space", "10.0.0.5:7860", None),
+            &space
+        ));
+    }
+
+    #[test]
+    fn a_space_may_frame_the_page_on_huggingface_co() {
+        assert!(dashboard("", false).csp.contains("frame-ancestors 'none'"));
+        let csp = dashboard("https://me-bot.hf.space", true).csp;
+        assert!(
+            csp.contains("frame-ancestors 'self' https://huggingface.co"),
+            "{csp}"
+        );
+        assert!(csp.contains("script-src 'self'"));
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                     }
                     @match info.view {
                         View::Full => (deliveries()),
-                        View::Public { wrong_secret } => (login(wrong_secret)),
+                        View::Public { wrong_secret } => (login(wrong_secret, info)),
                     }
                     section #secret {
                         h2 { "Secret" }
@@ -200,7 +200,7 @@ fn deliveries() -> Markup {
 }
 
 /// The login form, for visitors without the secret.
-fn login(wrong_secret: bool) -> Markup {
+fn login(wrong_secret: bool, info: &LandingInfo<'_>) -> Markup {
     html! {
         section #login {
             h2 { "Recent deliveries" }
@@ -217,6 +217,14 @@ fn login(wrong_secret: bool) -> Markup {
                 }
                 @if wrong_secret {
                     p.off role="alert" { "Wrong secret." }
+                }
+            }
+            @if info.on_space {
+                p.muted {
+                    "On the Space's page on huggingface.co, this app is shown in a frame, where the "
+                    "browser keeps no session: log in at "
+                    a href={ (info.base_url) "/dashboard" } target="_blank" rel="noopener" { (info.base_url) "/dashboard" }
+                    "."
                 }
             }
         }
