@@ -22,6 +22,14 @@ for sample in "$FIXTURES"/*.json; do
   { printf 'POST /webhooks/hub\nx-webhook-secret: fuzz-secret\ncontent-type: application/json\n\n'; cat "$sample"; } \
     >"corpus/pipeline/$name"
 done
+# And the dashboard's routes.
+printf 'POST /api/webhooks/hub/test\nauthorization: Bearer fuzz-secret\ncontent-type: application/json\n\n{"sample": "discussion.create (hub-docs)"}' \
+  >corpus/pipeline/dashboard-test
+printf 'POST /api/deliveries/1/redeliver\nauthorization: Bearer fuzz-secret\norigin: http://localhost:8080\n\n' \
+  >corpus/pipeline/dashboard-redeliver
+printf 'GET /api/deliveries/1\nauthorization: Bearer fuzz-secret\n\n' >corpus/pipeline/dashboard-detail
+printf 'POST /login\ncontent-type: application/x-www-form-urlencoded\n\nsecret=fuzz-secret&next=%%2Fdashboard' \
+  >corpus/pipeline/dashboard-login
 
 status=0
 for target in payload pipeline; do

@@ -6,10 +6,12 @@
 //! the tests say so and pass, unless `HOOKSERVER_REQUIRE_BROWSER=1` (set by `.ci/run`).
 //! Screenshots of the landing page and of the detail view are written to
 //! `target/browser-artifacts/`.
+#![cfg(unix)]
 
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,7 +43,9 @@ fn browser_available() -> bool {
     here
 }
 
-/// chromedriver on a free loopback port, killed when dropped.
+/// chromedriver on a free loopback port, in a process group of its own: when dropped,
+/// the whole group is killed, the Chromium it started included (even when a test failed
+/// before closing its session).
 struct Driver {
     child: Child,
     url: String,
@@ -59,6 +63,7 @@ impl Driver {
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
@@ -73,6 +78,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -120,3 +120,52 @@ proptest! {
         }
     }
 }
+
+/// A dashboard route that sends a delivery (a test, a replay), or any path under `/api/`.
+fn dashboard_route() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::sample::select(vec!["hub", "any_json", "text", "raw", "nope"])
+            .prop_map(|name| format!("api/webhooks/{name}/test")),
+        2 => (0u64..400).prop_map(|id| format!("api/deliveries/{id}/redeliver")),
+        1 => "api/[a-zA-Z0-9_%./-]{0,20}",
+    ]
+}
+
+/// A test delivery as the page sends it (any text as the payload), or any bytes at all.
+fn dashboard_body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        3 => body().prop_map(|b| json!({ "body": String::from_utf8_lossy(&b) }).to_string().into_bytes()),
+        1 => proptest::sample::select(vec!["discussion.create (hub-docs)", "nope"])
+            .prop_map(|s| json!({ "sample": s }).to_string().into_bytes()),
+        1 => body(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_dashboard_send_gets_a_2xx_or_4xx_answer(
+        route in dashboard_route(),
+        body in dashboard_body(),
+        secret in secret(),
+    ) {
+        let url = format!("{}/{route}", base());
+        let bearer = secret.as_deref().map(|s| format!("Bearer {s}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = bearer.as_deref() {
+            headers.push(("authorization", bearer));
+        }
+        let reply = send("POST", &url, &body, &headers);
+        prop_assert!((200..500).contains(&reply.status), "{} {}: {}", reply.status, url, reply.body);
+        let answer: Value = hookserver::serde_json::from_str(&reply.body)
+            .map_err(|err| TestCaseError::fail(format!("{err}: {:?}", reply.body)))?;
+        if reply.status >= 400 {
+            prop_assert!(answer["error"].is_string());
+        } else {
+            // What the handler answered: never a failure of its own.
+            let status = answer["delivery"]["status"].as_u64().unwrap_or(0);
+            prop_assert!((200..500).contains(&status), "{}: {}", url, answer);
+        }
+    }
+}

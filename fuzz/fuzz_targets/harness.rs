@@ -102,8 +102,11 @@ pub fn request(input: &Input<'_>) -> Option<test::TestRequest> {
     Some(request.set_payload(input.body.to_vec()))
 }
 
-/// Sends `request` (from [`request`], `.to_request()`) through `app` and says what is wrong with the answer, if anything: a
-/// status outside 2xx/4xx, or a 4xx without a JSON `error`.
+/// Sends `request` (from [`request`], `.to_request()`) through `app` and says what is
+/// wrong with the answer, if anything: a status outside 2xx/4xx, or a 4xx without a JSON
+/// `error`. Two answers are pages, by design: the dashboard's login and logout answer
+/// 303 to a page of the server's own, and a wrong secret at the login form is the login
+/// page again, with 403.
 pub async fn check<S, R, B>(app: &S, request: R) -> Result<(), String>
 where
     S: Service<R, Response = ServiceResponse<B>, Error = hookserver::actix_web::Error>,
@@ -111,11 +114,34 @@ where
 {
     let response = test::call_service(app, request).await;
     let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (location, content_type) = (header("location"), header("content-type"));
+    if status == 303 {
+        return match location.as_str() {
+            "/" | "/dashboard" => Ok(()),
+            other => Err(format!("303 to {other:?}")),
+        };
+    }
     if !(200..500).contains(&status) {
         return Err(format!("status {status}"));
     }
     if status >= 400 {
         let body = test::read_body(response).await;
+        if status == 403 && content_type.starts_with("text/html") {
+            let page = String::from_utf8_lossy(&body);
+            return if page.contains("Wrong secret.") {
+                Ok(())
+            } else {
+                Err(format!("403 page that is not the login's: {page}"))
+            };
+        }
         let error: Value = hookserver::serde_json::from_slice(&body)
             .map_err(|err| format!("{status}: not JSON ({err}): {body:?}"))?;
         if !error["error"].is_string() {
