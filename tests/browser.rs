@@ -271,6 +271,23 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
             "document.querySelector('#live').dataset.state === 'live'",
         )
         .await;
+        // The copy button copies the URL, or (where the clipboard is refused) selects it.
+        css(&client, "button.copy").await.click().await.unwrap();
+        until(
+            &client,
+            "the copy button's answer",
+            "['Copied', 'Press Ctrl+C'].includes(document.querySelector('button.copy').textContent)",
+        )
+        .await;
+        let copied = client
+            .execute(
+                "const b = document.querySelector('button.copy'); \
+                 return b.textContent === 'Copied' || window.getSelection().toString() === b.dataset.copy;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(copied, true, "the URL was neither copied nor selected");
         let source = client.source().await.unwrap();
         assert!(!source.contains(SECRET), "the page never shows the secret");
 

@@ -24,7 +24,7 @@
         button.textContent = "Copied";
       } catch (_) {
         // No clipboard (plain HTTP on another host, or refused): select the URL instead.
-        const code = button.parentElement.querySelector("code");
+        const code = button.parentElement.querySelector(".url-text");
         const range = document.createRange();
         range.selectNodeContents(code);
         const selection = window.getSelection();

@@ -79,7 +79,7 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                                 @let url = format!("{}{}", info.base_url, endpoint.path);
                                 li.endpoint {
                                     div.url-row {
-                                        code.url { "POST " (url) }
+                                        code.url { "POST " span.url-text { (url) } }
                                         button.copy type="button" data-copy=(url) title="Copy the URL" { "Copy" }
                                     }
                                     // A closure has no name worth showing (`{{closure}}`).
