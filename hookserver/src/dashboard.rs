@@ -173,12 +173,46 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
                 .service(get("/webhooks", api_webhooks))
                 .service(get("/samples", api_samples))
                 .service(get("/deliveries", api_deliveries))
-                .service(get("/deliveries/{id}", api_delivery))
-                .service(post("/deliveries/{id}/redeliver", api_redeliver))
-                .service(post("/webhooks/{name:.+}/test", api_test))
                 .service(get("/events", api_events))
-                .default_service(web::to(not_found)),
+                // `deliveries/{id}`, `deliveries/{id}/redeliver`, `webhooks/{name}/test`:
+                // read from the path here, not by actix-web patterns (which keep their
+                // capture names for good each time an app is built, and match by regex).
+                .default_service(web::to(api_with_parameters)),
         );
+}
+
+/// The API's routes with a parameter in their path; anything else under `/api/` is 404.
+async fn api_with_parameters(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    use actix_web::http::Method;
+    let rest = req.match_info().unprocessed().to_owned();
+    let rest = rest.strip_prefix('/').unwrap_or(&rest);
+    let method = req.method();
+    let answer = if let Some(id) = rest.strip_prefix("deliveries/") {
+        match id.strip_suffix("/redeliver") {
+            Some(id) if *method == Method::POST => api_redeliver(&req, &shared, id).await,
+            Some(_) => return post_only(req).await,
+            None if id.contains('/') => return not_found(req).await,
+            None if *method == Method::GET || *method == Method::HEAD => {
+                api_delivery(&req, &shared, id)
+            }
+            None => return get_only(req).await,
+        }
+    } else if let Some(name) = rest
+        .strip_prefix("webhooks/")
+        .and_then(|r| r.strip_suffix("/test"))
+    {
+        if *method != Method::POST {
+            return post_only(req).await;
+        }
+        api_test(&req, payload, &shared, name).await
+    } else {
+        return not_found(req).await;
+    };
+    answer.unwrap_or_else(|err| actix_web::ResponseError::error_response(&err))
 }
 
 fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
@@ -556,8 +590,7 @@ async fn api_deliveries(req: HttpRequest, shared: web::Data<Shared>) -> ApiResul
 }
 
 /// The `{id}` of a route, or the answer to a bad one.
-fn record_of(req: &HttpRequest, shared: &Shared) -> Result<Arc<Record>, ApiError> {
-    let raw = req.match_info().get("id").unwrap_or("");
+fn record_of(raw: &str, shared: &Shared) -> Result<Arc<Record>, ApiError> {
     let Ok(id) = raw.parse::<u64>() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -575,18 +608,15 @@ fn record_of(req: &HttpRequest, shared: &Shared) -> Result<Arc<Record>, ApiError
     })
 }
 
-async fn api_delivery(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult {
-    guard(&req, &shared)?;
-    match record_of(&req, &shared) {
-        Ok(record) => json(&record.detail()),
-        Err(refused) => Err(refused),
-    }
+fn api_delivery(req: &HttpRequest, shared: &Shared, id: &str) -> ApiResult {
+    guard(req, shared)?;
+    json(&record_of(id, shared)?.detail())
 }
 
-async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult {
-    guard(&req, &shared)?;
-    same_origin(&req, &shared.dashboard)?;
-    let record = record_of(&req, &shared)?;
+async fn api_redeliver(req: &HttpRequest, shared: &web::Data<Shared>, id: &str) -> ApiResult {
+    guard(req, shared)?;
+    same_origin(req, &shared.dashboard)?;
+    let record = record_of(id, shared)?;
     let Some(path) = record.endpoint.as_deref() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -630,13 +660,17 @@ async fn api_redeliver(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult
         headers,
         body: Bytes::copy_from_slice(record.body()),
     };
-    send(&req, &shared, sent).await
+    send(req, shared, sent).await
 }
 
-async fn api_test(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared>) -> ApiResult {
-    guard(&req, &shared)?;
-    same_origin(&req, &shared.dashboard)?;
-    let name = req.match_info().get("name").unwrap_or("");
+async fn api_test(
+    req: &HttpRequest,
+    payload: web::Payload,
+    shared: &web::Data<Shared>,
+    name: &str,
+) -> ApiResult {
+    guard(req, shared)?;
+    same_origin(req, &shared.dashboard)?;
     let path = format!("{WEBHOOKS_PREFIX}{name}");
     if !shared.table.contains_key(name) {
         return Err(ApiError::new(
@@ -659,7 +693,7 @@ async fn api_test(req: HttpRequest, payload: web::Payload, shared: web::Data<Sha
     let body = read_body(
         payload,
         shared.body_limit.saturating_mul(2).max(FORM_LIMIT),
-        &shared,
+        shared,
     )
     .await?;
     #[derive(serde::Deserialize)]
@@ -726,7 +760,7 @@ async fn api_test(req: HttpRequest, payload: web::Payload, shared: web::Data<Sha
         headers,
         body,
     };
-    send(&req, &shared, sent).await
+    send(req, shared, sent).await
 }
 
 /// A delivery the dashboard sends.
