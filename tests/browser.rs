@@ -184,6 +184,20 @@ async fn until(client: &Client, what: &str, script: &str) {
     }
 }
 
+/// Types `secret` into the login form and sends it.
+async fn log_in(client: &Client, secret: &str) {
+    css(client, "#login-secret")
+        .await
+        .send_keys(secret)
+        .await
+        .unwrap();
+    click(client, "form.login button").await;
+}
+
+async fn click(client: &Client, selector: &str) {
+    css(client, selector).await.click().await.unwrap();
+}
+
 async fn text(client: &Client, selector: &str) -> String {
     css(client, selector).await.text().await.unwrap()
 }
@@ -232,16 +246,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
             .contains("enter the webhook secret"));
 
         // A wrong secret is refused.
-        css(&client, "#login-secret")
-            .await
-            .send_keys("not-it")
-            .await
-            .unwrap();
-        css(&client, "form.login button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        log_in(&client, "not-it").await;
         let alert = text(&client, "#login [role=alert]").await;
         assert_eq!(alert, "Wrong secret.");
         assert!(client.find(Locator::Css("#delivery-list")).await.is_err());
@@ -254,16 +259,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
         );
 
         // The right one opens the dashboard, which goes live.
-        css(&client, "#login-secret")
-            .await
-            .send_keys(SECRET)
-            .await
-            .unwrap();
-        css(&client, "form.login button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        log_in(&client, SECRET).await;
         css(&client, "#delivery-list").await;
         until(
             &client,
@@ -272,7 +268,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
         )
         .await;
         // The copy button copies the URL, or (where the clipboard is refused) selects it.
-        css(&client, "button.copy").await.click().await.unwrap();
+        click(&client, "button.copy").await;
         until(
             &client,
             "the copy button's answer",
@@ -292,22 +288,14 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
         assert!(!source.contains(SECRET), "the page never shows the secret");
 
         // A test delivery from the form.
-        css(&client, "details.test summary")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, "details.test summary").await;
         until(
             &client,
             "the sample in the form",
             "document.querySelector('textarea.body').value.includes('\"event\"')",
         )
         .await;
-        css(&client, "form.test-form button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, "form.test-form button[type=submit]").await;
         until(
             &client,
             "the test delivery's answer",
@@ -352,11 +340,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
         screenshot(&client, "landing.png").await;
 
         // Its detail: the payload, the headers with the secret redacted, the answer.
-        css(&client, "#delivery-list tbody tr[data-kind=hub]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, "#delivery-list tbody tr[data-kind=hub]").await;
         until(&client, "the detail view", "!document.querySelector('#detail').hidden && document.querySelector('#detail-body').textContent.includes('\"scope\"')").await;
         let body = text(&client, "#detail-body").await;
         assert!(body.contains("\"scope\": \"discussion\""), "{body}");
@@ -371,7 +355,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
         // Redeliver: a replay appears, marked as one.
         let replayed = text(&client, "#detail-title").await;
         let id = replayed.trim_start_matches("Delivery #").to_owned();
-        css(&client, "#redeliver").await.click().await.unwrap();
+        click(&client, "#redeliver").await;
         until(
             &client,
             "the replay in the list",
@@ -426,16 +410,7 @@ fn a_script_in_a_payload_stays_text() {
         let client = browser(&driver).await;
         // Log in with the bearer's equivalent: the form.
         client.goto(&format!("{base}/dashboard")).await.unwrap();
-        css(&client, "#login-secret")
-            .await
-            .send_keys(SECRET)
-            .await
-            .unwrap();
-        css(&client, "form.login button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        log_in(&client, SECRET).await;
         until(&client, "the live stream", "document.querySelector('#live') && document.querySelector('#live').dataset.state === 'live'").await;
         let sent = post(
             &format!("{base}/webhooks/trigger_training"),
@@ -449,11 +424,7 @@ fn a_script_in_a_payload_stays_text() {
             "document.querySelector('#delivery-list tbody tr')",
         )
         .await;
-        css(&client, "#delivery-list tbody tr")
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, "#delivery-list tbody tr").await;
         until(
             &client,
             "the detail view",

@@ -393,7 +393,8 @@ fn landing_page_lists_every_endpoint() {
         .contains(&format!("{count} webhook(s) are registered")));
     for path in WebhooksServer::new().webhook_paths() {
         assert!(
-            reply.body.contains(&format!("POST {}{path}", server.url())),
+            // The full URL, alone in its element (the copy button copies it).
+            reply.body.contains(&format!(">{}{path}<", server.url())),
             "{path} not listed"
         );
     }

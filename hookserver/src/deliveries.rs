@@ -481,7 +481,10 @@ impl DeliveryLog {
 
     /// The kept deliveries, newest first.
     pub(crate) fn newest_first(&self) -> Vec<Arc<Record>> {
-        self.lock().iter().rev().cloned().collect()
+        let mut records: Vec<Arc<Record>> = self.lock().iter().rev().cloned().collect();
+        // Two workers recording at once may push out of order.
+        records.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+        records
     }
 
     /// The kept delivery `id`.

@@ -516,6 +516,9 @@ impl WebhooksServer {
     /// `App::default_service` of your own, set after, replaces it). Mount them in an `App` of your own, or test the endpoints in memory
     /// with `actix_web::test`. The landing page shows paths relative to the host it is
     /// served on (or `https://$SPACE_HOST` on a Space). No log subscriber is installed.
+    /// The dashboard comes along (`/dashboard`, `/api/*`, ...); its live event streams end
+    /// when their client goes, so a graceful stop of your own server waits for an open
+    /// dashboard tab up to its shutdown timeout.
     ///
     /// # Errors
     ///
