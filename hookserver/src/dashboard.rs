@@ -35,7 +35,13 @@ use crate::registry::{Endpoints, WEBHOOKS_PREFIX};
 use crate::rejection::json_error;
 use crate::secret::{Secret, SECRET_HEADER, SECRET_QUERY_PARAM};
 
-/// The cookie that holds the dashboard's session token.
+/// The cookie that holds the dashboard's session token (set by `POST /login` when a
+/// secret is set: `HttpOnly`, `SameSite=Strict`; it holds an HMAC of the secret, never
+/// the secret).
+///
+/// ```
+/// assert_eq!(hookserver::SESSION_COOKIE, "hookserver_session");
+/// ```
 pub const SESSION_COOKIE: &str = "hookserver_session";
 
 /// The Hub's sample payloads, built into the crate (from real deliveries).

@@ -16,14 +16,28 @@ use tokio::sync::broadcast;
 
 use crate::secret::{redact_query, SECRET_HEADER};
 
-/// How many deliveries the log keeps by default.
+/// How many deliveries the dashboard's log keeps by default (see
+/// [`WebhooksServer::delivery_log`](crate::WebhooksServer::delivery_log)).
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_DELIVERY_LOG, 200);
+/// ```
 pub const DEFAULT_DELIVERY_LOG: usize = 200;
 
 /// How much of a request body the log keeps. A longer body is kept cut to this size,
 /// shown as cut, and cannot be redelivered.
+///
+/// ```
+/// // A Hub payload is a few KiB: kept whole, and can be sent again.
+/// assert!(hookserver::KEPT_BODY >= 64 * 1024);
+/// ```
 pub const KEPT_BODY: usize = 64 * 1024;
 
-/// How much of a handler's answer the log keeps.
+/// How much of a handler's answer the log keeps (the answer sent is never cut).
+///
+/// ```
+/// assert_eq!(hookserver::KEPT_ANSWER, 16 * 1024);
+/// ```
 pub const KEPT_ANSWER: usize = 16 * 1024;
 
 /// What a redacted value reads.
