@@ -122,16 +122,25 @@ async fn console_errors(client: &Client) -> Vec<String> {
 }
 
 async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+/// A Chromium session with these arguments added.
+async fn browser_with(driver: &Driver, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1400",
+        "--no-first-run",
+        "--disable-extensions",
+    ];
+    args.extend_from_slice(extra);
     let mut caps = Capabilities::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1400", "--no-first-run", "--disable-extensions",
-            ],
-        }),
+        json!({ "binary": CHROMIUM, "args": args }),
     );
     caps.insert("goog:loggingPrefs".to_owned(), json!({ "browser": "ALL" }));
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -456,6 +465,44 @@ fn a_script_in_a_payload_stays_text() {
             row.contains("<b id=\"injected\">bold</b>"),
             "shown as text: {row}"
         );
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
+        client.close().await.unwrap();
+    });
+    drop(driver);
+    server.stop();
+}
+
+#[test]
+fn the_page_follows_a_dark_color_scheme() {
+    if !browser_available() {
+        return;
+    }
+    let server = bot();
+    let base = server.url().to_owned();
+    let driver = Driver::start();
+    run(async {
+        // What a system set to dark asks for (0: dark, in Blink's settings).
+        let client = browser_with(&driver, &["--blink-settings=preferredColorScheme=0"]).await;
+        client.goto(&format!("{base}/")).await.unwrap();
+        css(&client, "li.endpoint").await;
+        let dark = client
+            .execute(
+                "return matchMedia('(prefers-color-scheme: dark)').matches;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(dark, true, "the browser did not ask for dark");
+        let background = client
+            .execute(
+                "return getComputedStyle(document.body).backgroundColor;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(background, "rgb(13, 17, 23)", "the page stayed light");
+        screenshot(&client, "dark.png").await;
         let errors = console_errors(&client).await;
         assert!(errors.is_empty(), "console errors: {errors:#?}");
         client.close().await.unwrap();
