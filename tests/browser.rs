@@ -193,6 +193,13 @@ async fn until(client: &Client, what: &str, script: &str) {
     }
 }
 
+/// Checks that the console shows no error since the last look, and ends the session.
+async fn close_without_errors(client: Client) {
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    client.close().await.unwrap();
+}
+
 /// Types `secret` into the login form and sends it.
 async fn log_in(client: &Client, secret: &str) {
     css(client, "#login-secret")
@@ -395,9 +402,7 @@ fn a_new_user_logs_in_sends_a_test_watches_it_arrive_inspects_and_replays_it() {
             .unwrap();
         screenshot(&client, "phone.png").await;
 
-        let errors = console_errors(&client).await;
-        assert!(errors.is_empty(), "console errors: {errors:#?}");
-        client.close().await.unwrap();
+        close_without_errors(client).await;
     });
     drop(driver);
     server.stop();
@@ -465,9 +470,7 @@ fn a_script_in_a_payload_stays_text() {
             row.contains("<b id=\"injected\">bold</b>"),
             "shown as text: {row}"
         );
-        let errors = console_errors(&client).await;
-        assert!(errors.is_empty(), "console errors: {errors:#?}");
-        client.close().await.unwrap();
+        close_without_errors(client).await;
     });
     drop(driver);
     server.stop();
@@ -503,9 +506,7 @@ fn the_page_follows_a_dark_color_scheme() {
             .unwrap();
         assert_eq!(background, "rgb(13, 17, 23)", "the page stayed light");
         screenshot(&client, "dark.png").await;
-        let errors = console_errors(&client).await;
-        assert!(errors.is_empty(), "console errors: {errors:#?}");
-        client.close().await.unwrap();
+        close_without_errors(client).await;
     });
     drop(driver);
     server.stop();

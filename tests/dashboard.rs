@@ -893,5 +893,16 @@ fn without_a_secret_the_dashboard_answers_only_on_its_own_hosts() {
         status_with_host(server.addr(), "/api/deliveries", "bot.example.com", ""),
         401
     );
+    // Spaces around the bearer's secret do not matter; an empty one is wrong.
+    let spaced = format!("Authorization: Bearer   {SECRET}  \r\n");
+    assert_eq!(
+        status_with_host(server.addr(), "/api/deliveries", "bot.example.com", &spaced),
+        200
+    );
+    let empty = "Authorization: Bearer    \r\n";
+    assert_eq!(
+        status_with_host(server.addr(), "/api/deliveries", "bot.example.com", empty),
+        403
+    );
     server.stop();
 }

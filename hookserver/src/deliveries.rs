@@ -85,16 +85,10 @@ pub(crate) struct Record {
     pub(crate) body_len: Option<usize>,
     pub(crate) status: u16,
     pub(crate) duration: Duration,
-    pub(crate) answer: Answer,
+    /// The answer body's whole length; `None` for a streamed body (not recorded).
+    pub(crate) answer_len: Option<usize>,
     /// Scope, action and repository, read from the body when first asked for.
     meta: OnceLock<Meta>,
-}
-
-/// The handler's answer, as recorded.
-#[derive(Debug, Default)]
-pub(crate) struct Answer {
-    /// The body's whole length; `None` for a streamed body (not recorded).
-    pub(crate) len: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -179,7 +173,7 @@ impl Record {
             body_len: incoming.body.map(Bytes::len),
             status,
             duration: incoming.duration,
-            answer: Answer { len },
+            answer_len: len,
             meta: OnceLock::new(),
         };
         (record, response)
@@ -192,7 +186,7 @@ impl Record {
 
     /// The answer's body as kept (cut to [`KEPT_ANSWER`]); `None` for a stream.
     fn answer_body(&self) -> Option<&[u8]> {
-        self.answer.len.map(|_| &self.data[self.answer_start..])
+        self.answer_len.map(|_| &self.data[self.answer_start..])
     }
 
     /// Whether the whole body is kept (so the delivery can be sent again).
@@ -280,8 +274,8 @@ impl Record {
                     .ok()
                     .filter(|v| !v.is_empty()),
                 body: answer.map(shown_text),
-                body_size: self.answer.len,
-                body_cut: match (answer, self.answer.len) {
+                body_size: self.answer_len,
+                body_cut: match (answer, self.answer_len) {
                     (Some(kept), Some(len)) => kept.len() < len,
                     _ => false,
                 },
@@ -637,7 +631,7 @@ mod tests {
             &incoming(&headers, Some(&body)),
             HttpResponse::Ok().body(answer.clone()),
         );
-        assert_eq!(record.answer.len, Some(KEPT_ANSWER + 10));
+        assert_eq!(record.answer_len, Some(KEPT_ANSWER + 10));
         assert_eq!(
             record.answer_body().unwrap(),
             &answer.as_bytes()[..KEPT_ANSWER]
