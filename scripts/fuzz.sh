@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_EACH=${1:-120}
-FIXTURES=${FIXTURES:-$ROOT/../shared/fixtures/payloads}
+FIXTURES=${FIXTURES:-$ROOT/hookserver/samples}
 command -v cargo-fuzz >/dev/null || { echo "missing cargo-fuzz: cargo install cargo-fuzz" >&2; exit 2; }
 export RUSTC_BOOTSTRAP=1
 cd "$ROOT/fuzz"

@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from rawhttp import read_response, request  # noqa: E402
-PAYLOAD = os.path.join(HERE, "..", "..", "shared", "bench", "payload.json")
+PAYLOAD = os.path.join(HERE, "..", "hookserver", "samples", "discussion.create.hub-docs.json")
 
 
 def wait_port(port, proc, timeout=120):

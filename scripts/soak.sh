@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${1:-600}
 PORT=${SOAK_PORT:-7868}
 WARMUP=${SOAK_WARMUP:-60}
-FIXTURES=${FIXTURES:-$ROOT/../shared/fixtures/payloads}
+FIXTURES=${FIXTURES:-$ROOT/hookserver/samples}
 command -v wrk >/dev/null || { echo "missing wrk: apt-get install -y wrk" >&2; exit 2; }
 
 (cd "$ROOT" && cargo build --release --quiet --example trigger_training)

@@ -11,11 +11,11 @@
 mod common;
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{optional, Guard};
 use common::{hub_sample, post};
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -27,27 +27,21 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Whether the browser is here; if not, either skip (said on stderr) or fail in CI.
+/// Whether the browser is here; if not, skip (said on stderr), or fail in CI.
 fn browser_available() -> bool {
     let here = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
-    if !here {
-        assert!(
-            std::env::var("HOOKSERVER_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "HOOKSERVER_REQUIRE_BROWSER=1 but {CHROMEDRIVER} or {CHROMIUM} is missing \
-             (apt-get install chromium chromium-driver)"
-        );
-        eprintln!(
-            "skipped: no {CHROMEDRIVER} / {CHROMIUM} (apt-get install chromium chromium-driver)"
-        );
-    }
-    here
+    optional(
+        "BROWSER",
+        here,
+        &format!("no {CHROMEDRIVER} / {CHROMIUM} (apt-get install chromium chromium-driver)"),
+    )
 }
 
-/// chromedriver on a free loopback port, in a process group of its own: when dropped,
-/// the whole group is killed, the Chromium it started included (even when a test failed
-/// before closing its session).
+/// chromedriver on a free loopback port, owned by a guard: when dropped, its whole process
+/// group is killed, the Chromium it started included (even when a test failed before
+/// closing its session).
 struct Driver {
-    child: Child,
+    _process: Guard,
     url: String,
 }
 
@@ -58,33 +52,24 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
+        let process = Guard::spawn(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Driver { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Driver {
+            _process: process,
+            url,
+        }
     }
 }
 

@@ -805,26 +805,23 @@ fn configure_brings_the_dashboard_to_an_app_of_ones_own() {
 }
 
 #[test]
-fn the_built_in_samples_are_the_hubs_fixtures() {
-    let built_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hookserver/samples");
-    let fixtures = common::fixtures();
-    let mut names: Vec<String> = std::fs::read_dir(&built_in)
+fn the_samples_api_serves_every_sample_file() {
+    let server = serve(WebhooksServer::empty());
+    let base = server.url().to_owned();
+    let served = get(&format!("{base}/api/samples"), &[]).json();
+    let mut served: Vec<String> = served["samples"]
+        .as_array()
         .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .iter()
+        .map(|sample| sample["body"].as_str().unwrap().to_owned())
         .collect();
-    names.sort();
-    let fixture_names: Vec<&str> = fixtures.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(
-        names, fixture_names,
-        "hookserver/samples/ mirrors ../shared/fixtures/payloads/"
-    );
-    for (name, bytes) in &fixtures {
-        assert_eq!(
-            &std::fs::read(built_in.join(name)).unwrap(),
-            bytes,
-            "{name}"
-        );
-    }
+    served.sort();
+    let mut files: Vec<String> = common::fixtures()
+        .into_iter()
+        .map(|(_, bytes)| String::from_utf8(bytes).unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(served, files, "hookserver/samples/ and /api/samples differ");
 }
 
 /// The status of `GET path` sent with this `Host` header (raw, so nothing rewrites it).

@@ -1,4 +1,4 @@
-//! The Hub's sample payloads (`../shared/fixtures/payloads/`) and the payload's error
+//! The Hub's sample payloads (`hookserver/samples/`) and the payload's error
 //! answers, over real HTTP.
 
 mod common;

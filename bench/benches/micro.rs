@@ -14,7 +14,7 @@ use hookserver::{WebhookPayload, WebhooksServer};
 use serde::Deserialize;
 
 /// The same payload as plain structs with closed enums and no path tracking: what a
-/// hand-written receiver (../shared/bench/limit) parses.
+/// hand-written receiver (the ceiling, `src/bin/ceiling.rs`) parses.
 mod plain {
     use super::Deserialize;
 
@@ -133,7 +133,7 @@ mod plain {
 }
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/payloads");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hookserver/samples");
     let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
         .map(|entry| entry.unwrap().path())

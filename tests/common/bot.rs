@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -34,9 +34,12 @@ pub fn example_binary(name: &str) -> PathBuf {
     path
 }
 
-/// A running example and what it printed up to the instructions' last line.
+use super::process::Guard;
+
+/// A running example and what it printed up to the instructions' last line. It runs in a
+/// process group of its own, killed when the `Bot` is dropped (a failed test included).
 pub struct Bot {
-    pub child: Child,
+    pub child: Guard,
     pub printed: Vec<String>,
     /// Standard error, line by line.
     pub stderr: mpsc::Receiver<String>,
@@ -58,8 +61,8 @@ impl Bot {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let mut child = Guard::spawn(&mut command).unwrap();
+        let stdout = child.child().stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -69,7 +72,7 @@ impl Bot {
                 }
             }
         });
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.child().stderr.take().unwrap();
         let (err_tx, err_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -90,7 +93,7 @@ impl Bot {
                     }
                 }
                 Err(_) => {
-                    let _ = child.kill();
+                    // Dropping the guard kills the bot.
                     panic!("{name} printed no instructions: {printed:?}");
                 }
             }
@@ -101,6 +104,11 @@ impl Bot {
             stderr: err_rx,
             stdout: rx,
         }
+    }
+
+    /// The bot's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// The URLs of the `  - POST URL` lines.
@@ -134,11 +142,11 @@ impl Bot {
     /// instructions included) and standard error.
     pub fn stop_with_output(mut self, signal: &str) -> (Option<i32>, String, String) {
         let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
-        let code = self.child.wait().unwrap().code();
+        let code = self.child.child().wait().unwrap().code();
         // The child has exited: its output ends, and the readers with it.
         let stderr: Vec<String> = self.stderr.iter().collect();
         let mut stdout = std::mem::take(&mut self.printed);

@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: an HTTP client, the Hub's sample payloads,
-//! and servers on free loopback ports.
+//! servers on free loopback ports, child processes that end with their test, and the rule
+//! for optional external programs.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod bot;
+pub mod process;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,9 +74,10 @@ pub fn get(url: &str) -> Reply {
     send("GET", url, b"", &[])
 }
 
-/// The folder of the Hub's sample payloads (`../shared/fixtures/payloads/`).
+/// The folder of the Hub's sample payloads, `hookserver/samples/`: the one copy, built
+/// into the crate (the dashboard's test sends) and read by the tests, scripts and benches.
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/payloads")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hookserver/samples")
 }
 
 /// Every sample payload, by file name.
