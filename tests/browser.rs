@@ -13,6 +13,8 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::process::{optional, Guard};
@@ -495,4 +497,102 @@ fn the_page_follows_a_dark_color_scheme() {
     });
     drop(driver);
     server.stop();
+}
+
+/// A page on another origin (another port) fires `fetch(..., {mode: 'no-cors'})` at the
+/// bot's endpoint, as any site a user visits could: the handler must not run. And the
+/// login's cookie is a random session that logout ends on the server.
+#[test]
+fn a_page_elsewhere_cannot_fire_the_bot_and_the_session_ends_at_logout() {
+    if !browser_available() {
+        return;
+    }
+    let ran = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&ran);
+    let mut app = WebhooksServer::empty()
+        .webhook_secret("")
+        .host("127.0.0.1")
+        .port(0);
+    app.add_webhook("trigger_training", move |_: WebhookPayload| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async {}
+    })
+    .unwrap();
+    let open_bot = app.launch_background().expect("the bot starts");
+    let target = format!("{}/webhooks/trigger_training", open_bot.url());
+    let sample = String::from_utf8(hub_sample()).unwrap();
+    // The other origin: a custom page served by a second server on another port.
+    let evil_page = format!(
+        "<!doctype html><title>evil</title><script>\
+         fetch({target:?}, {{method: 'POST', mode: 'no-cors', body: {sample:?}}})\
+         .then(() => {{ document.title = 'sent'; }}, () => {{ document.title = 'failed'; }});\
+         </script>"
+    );
+    let evil = WebhooksServer::empty()
+        .webhook_secret("")
+        .host("127.0.0.1")
+        .port(0)
+        .ui(evil_page)
+        .launch_background()
+        .expect("the other origin starts");
+    let secured = bot();
+    let base = secured.url().to_owned();
+    let driver = Driver::start();
+    run(async {
+        let client = browser(&driver).await;
+        client.goto(&format!("{}/", evil.url())).await.unwrap();
+        until(
+            &client,
+            "the page's request",
+            "['sent', 'failed'].includes(document.title)",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a page elsewhere ran the bot"
+        );
+        // The bot saw it, and refused it.
+        let deliveries = post_free_get(&format!("{}/api/deliveries", open_bot.url()));
+        let first = &deliveries["deliveries"][0];
+        assert_eq!(first["status"], 403, "{deliveries}");
+
+        // The session cookie: random, HttpOnly, gone from the server at logout.
+        client.goto(&format!("{base}/")).await.unwrap();
+        log_in(&client, SECRET).await;
+        css(&client, "#delivery-list").await;
+        let cookie = client
+            .get_named_cookie(hookserver::SESSION_COOKIE)
+            .await
+            .expect("the session cookie");
+        let id = cookie.value().to_owned();
+        assert_eq!(id.len(), 64);
+        assert_eq!(cookie.http_only(), Some(true));
+        assert!(!id.contains(SECRET));
+        let with_id = || {
+            let cookie = format!("{}={id}", hookserver::SESSION_COOKIE);
+            common::send(
+                "GET",
+                &format!("{base}/api/deliveries"),
+                b"",
+                &[("cookie", &cookie)],
+            )
+            .status
+        };
+        assert_eq!(with_id(), 200);
+        click(&client, "form.logout button").await;
+        css(&client, "#login-secret").await;
+        // The same id, sent again (as a copy of the cookie would be), opens nothing.
+        assert_eq!(with_id(), 401);
+        client.close().await.unwrap();
+    });
+    open_bot.stop();
+    evil.stop();
+    secured.stop();
+}
+
+/// `GET url` from this machine, as JSON.
+fn post_free_get(url: &str) -> Value {
+    common::get(url).json()
 }

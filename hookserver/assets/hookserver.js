@@ -91,7 +91,7 @@
     if (d.kind === "test") endpoint.append(el("span", { className: "tag", textContent: "test" }));
     const tr = el("tr", { tabIndex: 0 }, [
       el("td", {}, ["#" + d.id]),
-      el("td", { title: d.received }, [timeOf(d.received)]),
+      el("td", { title: d.received + (d.client ? " from " + d.client : "") }, [timeOf(d.received)]),
       endpoint,
       el("td", {}, [eventOf(d)]),
       el("td", { className: "wrap-cell" }, [d.repo || "–"]),
@@ -135,14 +135,49 @@
 
   function answerText(answer) {
     if (answer.streamed) return "(a streamed answer: not recorded)";
-    let text = answer.body === null || answer.body === "" ? "(empty)" : answer.body;
+    let text = answer.body === null || answer.body === "" ? "(empty)" : indented(answer.body);
     if (answer.body_cut) text += "\n… (cut: " + answer.body_size + " bytes in all)";
     return text;
   }
 
+  // JSON indented here, keys and numbers exactly as sent (the server sends the body as it
+  // came, so that a deeply nested one costs it no more than its size). Not JSON: as is.
+  function indented(text) {
+    try { JSON.parse(text); } catch (e) { return text; }
+    const maxDepth = 32;
+    let out = "", depth = 0, inString = false, escaped = false;
+    const newline = () => "\n" + "  ".repeat(Math.min(depth, maxDepth));
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (inString) {
+        out += c;
+        if (escaped) escaped = false;
+        else if (c === "\\") escaped = true;
+        else if (c === '"') inString = false;
+        continue;
+      }
+      if (c === " " || c === "\t" || c === "\n" || c === "\r") continue;
+      if (c === '"') { inString = true; out += c; continue; }
+      if (c === "{" || c === "[") {
+        const close = c === "{" ? "}" : "]";
+        let j = i + 1;
+        while (j < text.length && " \t\n\r".includes(text[j])) j++;
+        if (text[j] === close) { out += c + close; i = j; continue; }
+        depth++;
+        out += c + newline();
+        continue;
+      }
+      if (c === "}" || c === "]") { depth--; out += newline() + c; continue; }
+      if (c === ",") { out += "," + newline(); continue; }
+      if (c === ":") { out += ": "; continue; }
+      out += c;
+    }
+    return out;
+  }
+
   function bodyText(request) {
     if (request.body === null) return "(not read: the request was refused before its body)";
-    let text = request.body === "" ? "(empty)" : request.body;
+    let text = request.body === "" ? "(empty)" : indented(request.body);
     if (request.body_cut) text += "\n… (cut: " + request.body_size + " bytes in all)";
     return text;
   }
@@ -161,8 +196,11 @@
     $("#detail-title").textContent = title;
     const query = d.request.query ? "?" + d.request.query : "";
     $("#detail-request").textContent = d.request.method + " " + d.request.path + query + " · received " +
-      d.received + " · answered " + d.status + " in " + d.duration_ms.toFixed(1) + " ms";
-    $("#detail-headers tbody").replaceChildren(...kvRows(d.request.headers));
+      d.received + (d.client ? " from " + d.client : "") + " · answered " + d.status + " in " +
+      d.duration_ms.toFixed(1) + " ms";
+    const headers = kvRows(d.request.headers);
+    if (d.request.headers_cut) headers.push(el("tr", {}, [el("td", {}, ["…"]), el("td", {}, ["(more headers, not kept)"])]));
+    $("#detail-headers tbody").replaceChildren(...headers);
     $("#detail-body").textContent = bodyText(d.request);
     const answer = $("#detail-answer");
     answer.textContent = "HTTP " + d.answer.status +

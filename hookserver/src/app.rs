@@ -15,8 +15,10 @@ use futures_util::FutureExt;
 use crate::deliveries::{DeliveryLog, Incoming, Kind};
 use crate::handler::Delivery;
 use crate::registry::Endpoint;
-use crate::rejection::{json_error, Rejection};
+use crate::rejection::{json_error, Rejection, NOSNIFF};
 use crate::secret::{Secret, SecretCheck, SECRET_HEADER};
+use crate::session::Sessions;
+use crate::throttle::{retry_after_secs, Guess, Proxies, Throttle};
 
 /// What every worker shares.
 #[derive(Debug)]
@@ -31,6 +33,19 @@ pub(crate) struct Shared {
     /// The dashboard's pages, its log of deliveries and its live views.
     pub(crate) dashboard: crate::dashboard::Dashboard,
     pub(crate) deliveries: Arc<DeliveryLog>,
+    /// The dashboard's logins.
+    pub(crate) sessions: Sessions,
+    /// Wrong secrets by client address.
+    pub(crate) throttle: Throttle,
+    /// Who may say, in `X-Forwarded-For`, who the client is.
+    pub(crate) proxies: Proxies,
+}
+
+impl Shared {
+    /// The client's address: the peer's, or the one a trusted proxy forwarded.
+    pub(crate) fn client(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        self.proxies.client(req)
+    }
 }
 
 /// Builds the application of one worker.
@@ -87,6 +102,7 @@ async fn landing(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
+        .insert_header(NOSNIFF)
         .body(r#"{"status":"ok"}"#)
 }
 
@@ -131,11 +147,12 @@ async fn dispatch(
 ) -> HttpResponse {
     let started = Instant::now();
     let Outcome {
-        response,
+        mut response,
         event,
         body,
         endpoint,
     } = deliver(&req, payload, &shared).await;
+    response.headers_mut().insert(NOSNIFF.0, NOSNIFF.1);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     // Whole microseconds: an integer formats much faster than a `Duration`.
@@ -164,6 +181,7 @@ async fn dispatch(
         query: req.query_string(),
         headers: req.headers(),
         body: body.as_ref(),
+        client: shared.client(&req),
         started: SystemTime::now() - elapsed,
         duration: elapsed,
     };
@@ -293,19 +311,47 @@ fn event_of(body: &[u8]) -> Option<(crate::Action, String)> {
     Some((event.action, event.scope))
 }
 
-/// The secret, the route and the method of a delivery.
+/// Whether a browser sent the request from a web page: the Hub's sender never sends
+/// `Origin` nor `Sec-Fetch-Site`, and a page must not fire a webhook (secret or not).
+fn cross_site(req: &HttpRequest) -> Option<&'static str> {
+    let headers = req.headers();
+    if headers.contains_key(header::ORIGIN) {
+        return Some("a web page's request (Origin) cannot call a webhook");
+    }
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"cross-site" | b"same-site") => {
+            Some("a web page's request (Sec-Fetch-Site) cannot call a webhook")
+        }
+        _ => None,
+    }
+}
+
+/// The secret (throttled per client address), the route and the method of a delivery.
 fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoint, Rejection> {
+    if let Some(why) = cross_site(req) {
+        return Err(Rejection::CrossSite(why.to_owned()));
+    }
     if let Some(secret) = &shared.secret {
+        if let Err(wait) = shared.throttle.check(|| shared.client(req)) {
+            return Err(Rejection::Throttled {
+                retry_after: retry_after_secs(wait),
+            });
+        }
         let mut headers = req.headers().get_all(SECRET_HEADER);
         let header = headers.next().map(|v| v.as_bytes());
         // A repeated secret header is ambiguous: refused, whatever its values.
-        if headers.next().is_some() {
-            return Err(Rejection::WrongSecret);
-        }
-        match secret.check(header, req.query_string()) {
+        let check = if headers.next().is_some() {
+            SecretCheck::Wrong
+        } else {
+            secret.check(header, req.query_string())
+        };
+        match check {
             SecretCheck::Valid => {}
             SecretCheck::Missing => return Err(Rejection::MissingSecret),
-            SecretCheck::Wrong => return Err(Rejection::WrongSecret),
+            SecretCheck::Wrong => {
+                shared.throttle.failed(shared.client(req), Guess::Webhook);
+                return Err(Rejection::WrongSecret);
+            }
         }
     }
     // What follows `/webhooks` in the (normalized) path.

@@ -16,6 +16,8 @@
 //! | `GET /api/events` | each new delivery, live (Server-Sent Events) |
 //! | `GET /assets/hookserver.css`, `.js` | the page's style and script |
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,19 +32,36 @@ use tokio::sync::watch;
 use crate::app::{get_only, not_found, post_only, run_handler, Shared};
 use crate::deliveries::{Incoming, Kind, Record};
 use crate::handler::Delivery;
-use crate::landing::{render, LandingInfo, View};
+use crate::landing::{render, LandingInfo, Login, View};
 use crate::registry::{Endpoints, WEBHOOKS_PREFIX};
-use crate::rejection::json_error;
+use crate::rejection::{json_error, NOSNIFF};
 use crate::secret::{Secret, SECRET_HEADER, SECRET_QUERY_PARAM};
+use crate::throttle::{canonical, retry_after_secs, Guess};
 
-/// The cookie that holds the dashboard's session token (set by `POST /login` when a
-/// secret is set: `HttpOnly`, `SameSite=Strict`; it holds an HMAC of the secret, never
-/// the secret).
+/// The cookie that holds the dashboard's session id over plain HTTP on this machine (set
+/// by `POST /login` when a secret is set: `HttpOnly`, `SameSite=Strict`, a random id kept
+/// by the server with its expiry, never anything derived from the secret).
 ///
 /// ```
 /// assert_eq!(hookserver::SESSION_COOKIE, "hookserver_session");
 /// ```
 pub const SESSION_COOKIE: &str = "hookserver_session";
+
+/// The session cookie over HTTPS: the `__Host-` prefix makes the browser keep it `Secure`,
+/// for this host alone, on every path.
+///
+/// ```
+/// assert_eq!(hookserver::SECURE_SESSION_COOKIE, "__Host-hookserver_session");
+/// ```
+pub const SECURE_SESSION_COOKIE: &str = "__Host-hookserver_session";
+
+/// How many live event streams (`GET /api/events`) are open at most by default
+/// (`HOOKSERVER_EVENT_STREAMS`); past it, a new one is refused (503).
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_EVENT_STREAMS, 32);
+/// ```
+pub const DEFAULT_EVENT_STREAMS: usize = 32;
 
 /// The Hub's sample payloads, built into the crate (from real deliveries).
 pub(crate) const SAMPLES: &[(&str, &str)] = &[
@@ -87,18 +106,22 @@ pub(crate) struct Dashboard {
     public_page: Bytes,
     /// The public page after a wrong secret (answered 403).
     wrong_page: Bytes,
+    /// The public page to an address that sent too many wrong secrets (answered 429).
+    throttled_page: Bytes,
+    /// The public page over plain HTTP to another machine: no login there.
+    plain_http_page: Bytes,
+    /// The page without a secret, to another machine: the endpoints, no deliveries.
+    local_only_page: Bytes,
     /// The page with the deliveries.
     full_page: Bytes,
-    /// The session token, when a secret is set.
-    token: Option<String>,
     webhooks: Vec<WebhookInfo>,
     secret_set: bool,
-    /// Host names the dashboard answers on without a secret, beside `localhost` and IP
-    /// addresses: the public URL's and the listening host's.
-    hosts: Vec<String>,
-    /// The public URL's `host[:port]`, such as `me-bot.hf.space`: an `Origin` the
-    /// state-changing routes accept, beside the request's own host.
-    public_authority: String,
+    /// The public URL's origin, such as `https://me-bot.hf.space`: an `Origin` the
+    /// state-changing routes accept, beside the request's own.
+    public_origin: String,
+    /// Live event streams open now, and at most.
+    streams: Arc<AtomicUsize>,
+    max_streams: usize,
     /// The pages' Content-Security-Policy.
     csp: &'static str,
     /// Set to `true` when the server stops: live views end.
@@ -117,19 +140,17 @@ impl Dashboard {
     pub(crate) fn new(
         endpoints: &Endpoints,
         base_url: &str,
-        listen_host: &str,
         secret: Option<&Secret>,
         on_space: bool,
+        max_streams: usize,
         closing: Arc<watch::Sender<bool>>,
     ) -> Self {
-        let public_host = base_url
+        let public_origin = base_url
             .split_once("://")
-            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
-        let hosts = [host_name(public_host), host_name(listen_host)]
-            .into_iter()
-            .filter(|host| !host.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect();
+            .map_or(String::new(), |(scheme, rest)| {
+                format!("{scheme}://{}", rest.split('/').next().unwrap_or(""))
+            })
+            .to_ascii_lowercase();
         let info = |view| LandingInfo {
             endpoints,
             base_url,
@@ -138,12 +159,12 @@ impl Dashboard {
             view,
         };
         Dashboard {
-            public_page: Bytes::from(render(&info(View::Public {
-                wrong_secret: false,
-            }))),
-            wrong_page: Bytes::from(render(&info(View::Public { wrong_secret: true }))),
+            public_page: Bytes::from(render(&info(View::Public(Login::Form)))),
+            wrong_page: Bytes::from(render(&info(View::Public(Login::WrongSecret)))),
+            throttled_page: Bytes::from(render(&info(View::Public(Login::Throttled)))),
+            plain_http_page: Bytes::from(render(&info(View::Public(Login::PlainHttp)))),
+            local_only_page: Bytes::from(render(&info(View::LocalOnly))),
             full_page: Bytes::from(render(&info(View::Full))),
-            token: secret.map(Secret::session_token),
             webhooks: endpoints
                 .iter()
                 .map(|e| WebhookInfo {
@@ -153,8 +174,9 @@ impl Dashboard {
                 })
                 .collect(),
             secret_set: secret.is_some(),
-            hosts,
-            public_authority: public_host.to_ascii_lowercase(),
+            public_origin,
+            streams: Arc::new(AtomicUsize::new(0)),
+            max_streams,
             csp: if on_space { CSP_ON_SPACE } else { CSP },
             closing,
         }
@@ -251,6 +273,8 @@ where
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -258,7 +282,13 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -281,6 +311,11 @@ impl actix_web::ResponseError for ApiError {
                 HeaderValue::from_static("Bearer realm=\"hookserver\""),
             );
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -292,37 +327,67 @@ type ApiResult = Result<HttpResponse, ApiError>;
 /// Who asks.
 #[derive(Debug, PartialEq, Eq)]
 enum Access {
-    /// No secret is set, or the request carries it (cookie or bearer).
+    /// The request carries the secret (cookie or bearer), or no secret is set and it
+    /// comes from this machine.
     Granted,
-    /// No credentials, or a stale cookie.
+    /// No secret is set, and the request does not come from this machine.
+    LocalOnly,
+    /// No credentials, or a stale or closed session.
     Missing,
     /// A wrong bearer secret.
     Wrong,
+    /// This address sent too many wrong secrets: wait this long.
+    Throttled(Duration),
 }
 
 fn access(req: &HttpRequest, shared: &Shared) -> Access {
-    let (Some(secret), Some(token)) = (&shared.secret, &shared.dashboard.token) else {
-        return Access::Granted;
-    };
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.as_bytes();
-        let given = value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "));
-        return match given {
-            Some(given) if secret.matches(given.trim_ascii()) => Access::Granted,
-            _ => Access::Wrong,
+    let Some(secret) = &shared.secret else {
+        return if is_local(req) {
+            Access::Granted
+        } else {
+            Access::LocalOnly
         };
+    };
+    // Another scheme (a proxy's Basic auth) is not ours: the cookie decides.
+    if let Some(given) = bearer(req) {
+        if let Err(wait) = shared.throttle.check(|| shared.client(req)) {
+            return Access::Throttled(wait);
+        }
+        if secret.matches(given.trim_ascii()) {
+            return Access::Granted;
+        }
+        shared.throttle.failed(shared.client(req), Guess::Bearer);
+        return Access::Wrong;
     }
-    match req.cookie(SESSION_COOKIE) {
-        Some(cookie) if ct_eq(cookie.value().as_bytes(), token.as_bytes()) => Access::Granted,
+    match session_id(req) {
+        Some(id) if shared.sessions.is_open(&id) => Access::Granted,
         _ => Access::Missing,
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    bool::from(a.ct_eq(b))
+/// The secret of an `Authorization: Bearer` header.
+fn bearer(req: &HttpRequest) -> Option<&[u8]> {
+    let value = req.headers().get(header::AUTHORIZATION)?.as_bytes();
+    // "Bearer" alone (its spaces trimmed by the parser) is an empty, wrong secret.
+    if value.eq_ignore_ascii_case(b"bearer") {
+        return Some(b"");
+    }
+    let scheme = value.get(..7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then(|| &value[7..])
+}
+
+/// The session cookie's name for this request: `__Host-` over HTTPS.
+fn session_cookie_name(req: &HttpRequest) -> &'static str {
+    if is_https(req) {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+fn session_id(req: &HttpRequest) -> Option<String> {
+    req.cookie(session_cookie_name(req))
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// The host name of a `Host` header value (or of `host:port`), without the port.
@@ -336,41 +401,62 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-/// Without a secret, the dashboard answers only requests addressed to `localhost`, an IP
-/// address, or the server's own public or listening host: a page elsewhere that points
-/// a name of its own at 127.0.0.1 (DNS rebinding) cannot read the deliveries.
-fn trusted_host(req: &HttpRequest, dashboard: &Dashboard) -> bool {
-    let Some(host) = req.headers().get(header::HOST) else {
-        // HTTP/1.0 without Host: not a browser's request.
-        return true;
+/// Whether a request comes from this machine and names it: a loopback peer, a `Host` of
+/// `localhost`, `127.0.0.0/8` or `[::1]`, and no proxy in between. A tunnel's requests
+/// arrive from loopback but name the tunnel's host; a page whose name someone pointed at
+/// 127.0.0.1 (DNS rebinding) names that name.
+pub(crate) fn is_local(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    if ["x-forwarded-for", "x-forwarded-host", "forwarded"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
+    {
+        return false;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = match req.peer_addr() {
+        Some(peer) if !canonical(peer.ip()).is_loopback() => return false,
+        Some(_) => host,
+        // Not a TCP connection (an app's own in-memory requests, a Unix socket): on this
+        // machine; its host may come from the app's configuration.
+        None => host.or_else(|| Some(req.app_config().host())),
     };
-    let Ok(host) = host.to_str() else {
+    let Some(host) = host else {
         return false;
     };
-    let name = host_name(host.trim()).to_ascii_lowercase();
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name.parse::<std::net::IpAddr>().is_ok()
-        || dashboard.hosts.contains(&name)
+    let name = host_name(host.trim());
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| canonical(ip).is_loopback())
 }
 
-/// Lets through only requests with access to the dashboard.
+/// The message of a refusal to another machine when no secret is set.
+const LOCAL_ONLY: &str = "without a webhook secret, the dashboard's data and actions answer only \
+    on this machine (a loopback address named localhost, 127.0.0.1 or [::1]): set \
+    WEBHOOK_SECRET to see them from elsewhere, with the login or `Authorization: Bearer <secret>`";
+
+/// Lets through only requests with access to the dashboard's data and actions.
 fn guard(req: &HttpRequest, shared: &Shared) -> Result<(), ApiError> {
-    if shared.secret.is_none() && !trusted_host(req, &shared.dashboard) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "without a webhook secret, the dashboard answers only on localhost, an IP address or \
-             the server's own host: set a secret to open it under another name",
-        ));
-    }
     match access(req, shared) {
         Access::Granted => Ok(()),
+        Access::LocalOnly => Err(ApiError::new(StatusCode::FORBIDDEN, LOCAL_ONLY)),
         Access::Wrong => Err(ApiError::new(StatusCode::FORBIDDEN, "Invalid webhook secret.")),
+        Access::Throttled(wait) => Err(throttled(wait)),
         Access::Missing => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "the dashboard needs the webhook secret: log in on /dashboard, or send `Authorization: Bearer <secret>`.",
         )),
     }
+}
+
+fn throttled(wait: Duration) -> ApiError {
+    let seconds = retry_after_secs(wait);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong secrets from this address: try again in {seconds} s"),
+    )
+    .retry_after(seconds)
 }
 
 /// A state-changing request must come from the dashboard's own origin: a browser says
@@ -390,26 +476,22 @@ fn same_origin(req: &HttpRequest, dashboard: &Dashboard) -> Result<(), ApiError>
         }
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let Some(origin) = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, authority)| authority.to_ascii_lowercase())
-        else {
+        let Some(origin) = origin.to_str().ok().map(str::to_ascii_lowercase) else {
             return cross("Origin is not this server");
         };
-        // The host the request was sent to: its own `Host`, the one a proxy in front says
-        // it forwarded (a page elsewhere cannot set that header on a form or a simple
-        // request), or the public URL's.
+        // Scheme and host of where the request was sent: its own `Host`, the one a proxy
+        // in front says it forwarded (a page elsewhere cannot set those headers on a form
+        // or a simple request), or the public URL.
+        let info = req.connection_info();
+        let scheme = info.scheme().to_ascii_lowercase();
+        let own = |host: &str| format!("{scheme}://{}", host.to_ascii_lowercase());
         let host = req
             .headers()
             .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase);
-        let forwarded = req.connection_info().host().to_ascii_lowercase();
-        let ours = host.as_deref() == Some(origin.as_str())
-            || forwarded == origin
-            || (!dashboard.public_authority.is_empty() && dashboard.public_authority == origin);
+            .and_then(|v| v.to_str().ok());
+        let ours = host.is_some_and(|host| own(host) == origin)
+            || own(info.host()) == origin
+            || (!dashboard.public_origin.is_empty() && dashboard.public_origin == origin);
         if !ours {
             return cross("Origin is not this server");
         }
@@ -421,11 +503,20 @@ fn same_origin(req: &HttpRequest, dashboard: &Dashboard) -> Result<(), ApiError>
 
 /// The dashboard page, as `/` and `/dashboard` serve it.
 pub(crate) fn page(req: &HttpRequest, shared: &Shared) -> HttpResponse {
+    let dashboard = &shared.dashboard;
     let body = match access(req, shared) {
-        Access::Granted => shared.dashboard.full_page.clone(),
-        _ => shared.dashboard.public_page.clone(),
+        Access::Granted => dashboard.full_page.clone(),
+        Access::LocalOnly => dashboard.local_only_page.clone(),
+        _ if !login_allowed(req) => dashboard.plain_http_page.clone(),
+        _ => dashboard.public_page.clone(),
     };
-    html(StatusCode::OK, shared.dashboard.csp, body)
+    html(StatusCode::OK, dashboard.csp, body)
+}
+
+/// The login takes the secret over HTTPS, or over plain HTTP from this machine only:
+/// elsewhere the secret and the session cookie would travel in clear.
+fn login_allowed(req: &HttpRequest) -> bool {
+    is_https(req) || is_local(req)
 }
 
 fn html(status: StatusCode, csp: &'static str, body: impl Into<Bytes>) -> HttpResponse {
@@ -512,26 +603,56 @@ async fn login(req: HttpRequest, payload: web::Payload, shared: web::Data<Shared
     let body = read_body(payload, FORM_LIMIT, &shared).await?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let next = next_page(&form);
-    let (Some(secret), Some(token)) = (&shared.secret, &shared.dashboard.token) else {
+    let dashboard = &shared.dashboard;
+    let Some(secret) = &shared.secret else {
         return Ok(see_other(next).finish());
     };
+    if !login_allowed(&req) {
+        return Ok(html(
+            StatusCode::FORBIDDEN,
+            dashboard.csp,
+            dashboard.plain_http_page.clone(),
+        ));
+    }
+    if let Err(wait) = shared.throttle.check(|| shared.client(&req)) {
+        let mut page = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            dashboard.csp,
+            dashboard.throttled_page.clone(),
+        );
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(wait)),
+        );
+        return Ok(page);
+    }
     let given = form
         .iter()
         .find(|(k, _)| k == "secret")
         .map_or("", |(_, v)| v.as_str());
     if !secret.matches(given.trim().as_bytes()) {
-        tracing::warn!("dashboard login with a wrong secret");
+        shared.throttle.failed(shared.client(&req), Guess::Login);
         return Ok(html(
             StatusCode::FORBIDDEN,
-            shared.dashboard.csp,
-            shared.dashboard.wrong_page.clone(),
+            dashboard.csp,
+            dashboard.wrong_page.clone(),
         ));
     }
-    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+    let id = shared.sessions.open().map_err(|err| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no randomness for a session id: {err}"),
+        )
+    })?;
+    let max_age = actix_web::cookie::time::Duration::seconds(
+        i64::try_from(shared.sessions.ttl().as_secs()).unwrap_or(i64::MAX),
+    );
+    let cookie = Cookie::build(session_cookie_name(&req), id)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(is_https(&req))
+        .max_age(max_age)
         .finish();
     Ok(see_other(next).cookie(cookie).finish())
 }
@@ -540,10 +661,14 @@ async fn logout(req: HttpRequest, payload: web::Payload, shared: web::Data<Share
     same_origin(&req, &shared.dashboard)?;
     let body = read_body(payload, FORM_LIMIT, &shared).await?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let mut cookie = Cookie::build(SESSION_COOKIE, "")
+    if let Some(id) = session_id(&req) {
+        shared.sessions.close(&id);
+    }
+    let mut cookie = Cookie::build(session_cookie_name(&req), "")
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(is_https(&req))
         .finish();
     cookie.make_removal();
     Ok(see_other(next_page(&form)).cookie(cookie).finish())
@@ -554,6 +679,7 @@ async fn logout(req: HttpRequest, payload: web::Payload, shared: web::Data<Share
 fn json(value: &impl Serialize) -> ApiResult {
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(NOSNIFF)
         .json(value))
 }
 
@@ -583,6 +709,10 @@ async fn api_deliveries(req: HttpRequest, shared: web::Data<Shared>) -> ApiResul
     json(&serde_json::json!({
         "deliveries": summaries,
         "capacity": shared.deliveries.capacity(),
+        "memory": {
+            "bytes": shared.deliveries.bytes(),
+            "bound": shared.deliveries.bound(),
+        },
     }))
 }
 
@@ -824,6 +954,7 @@ async fn send(req: &HttpRequest, shared: &web::Data<Shared>, sent: Send<'_>) -> 
         query: sent.query,
         headers: &headers,
         body: Some(&sent.body),
+        client: shared.client(req),
         started: received,
         duration,
     };
@@ -847,20 +978,54 @@ fn without_secret(query: &str) -> String {
 
 // --- Live events -----------------------------------------------------------------------
 
-/// How often an idle event stream sends a comment, so that proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an idle event stream sends a comment: proxies keep it open, and a client
+/// that went away is noticed (the write fails) within a few seconds.
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// One open event stream, counted while it lives.
+struct StreamSlot(Arc<AtomicUsize>);
+
+impl StreamSlot {
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let taken = open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| StreamSlot(Arc::clone(open)))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 async fn api_events(req: HttpRequest, shared: web::Data<Shared>) -> ApiResult {
     guard(&req, &shared)?;
+    let dashboard = &shared.dashboard;
+    let Some(slot) = StreamSlot::take(&dashboard.streams, dashboard.max_streams) else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} live event streams are open already (the most the server keeps): close a dashboard tab, or raise HOOKSERVER_EVENT_STREAMS",
+                dashboard.max_streams
+            ),
+        )
+        .retry_after(5));
+    };
     struct State {
         deliveries: tokio::sync::broadcast::Receiver<Arc<Record>>,
         closing: watch::Receiver<bool>,
         started: bool,
+        _slot: StreamSlot,
     }
     let state = State {
         deliveries: shared.deliveries.subscribe(),
         closing: shared.dashboard.closing.subscribe(),
         started: false,
+        _slot: slot,
     };
     let events = futures_util::stream::unfold(state, |mut state| async move {
         use tokio::sync::broadcast::error::RecvError;
@@ -925,9 +1090,9 @@ mod tests {
         Dashboard::new(
             &Endpoints::default(),
             base_url,
-            "127.0.0.1",
             None,
             on_space,
+            DEFAULT_EVENT_STREAMS,
             Arc::new(watch::Sender::new(false)),
         )
     }
@@ -942,7 +1107,9 @@ mod tests {
                 .insert_header(("origin", origin))
                 .insert_header(("host", host));
             if let Some(forwarded) = forwarded {
-                request = request.insert_header(("x-forwarded-host", forwarded));
+                request = request
+                    .insert_header(("x-forwarded-host", forwarded))
+                    .insert_header(("x-forwarded-proto", "https"));
             }
             request.to_http_request()
         };
@@ -975,6 +1142,73 @@ mod tests {
             &request("https://other.hf.space", "10.0.0.5:7860", None),
             &space
         ));
+        // The scheme counts: an HTTPS page is not this plain-HTTP server.
+        assert!(!ok(
+            &request("https://127.0.0.1:7860", "127.0.0.1:7860", None),
+            &local
+        ));
+        assert!(!ok(
+            &request("http://me-bot.hf.space", "10.0.0.5:7860", None),
+            &space
+        ));
+    }
+
+    #[test]
+    fn only_a_loopback_peer_naming_a_loopback_host_is_local() {
+        use actix_web::test::TestRequest;
+        let request = |peer: &str, host: &str, extra: Option<(&str, &str)>| {
+            let mut request = TestRequest::get()
+                .peer_addr(peer.parse().unwrap())
+                .insert_header(("host", host));
+            if let Some(extra) = extra {
+                request = request.insert_header(extra);
+            }
+            request.to_http_request()
+        };
+        for host in [
+            "127.0.0.1:7860",
+            "localhost:7860",
+            "LOCALHOST",
+            "[::1]:7860",
+            "127.8.9.1",
+        ] {
+            assert!(is_local(&request("127.0.0.1:5000", host, None)), "{host}");
+        }
+        assert!(is_local(&request("[::1]:5000", "[::1]:7860", None)));
+        assert!(!is_local(&request(
+            "203.0.113.7:5000",
+            "127.0.0.1:7860",
+            None
+        )));
+        for host in [
+            "me-bot.hf.space",
+            "203.0.113.7:7860",
+            "bore.pub:40123",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_local(&request("127.0.0.1:5000", host, None)), "{host}");
+        }
+        let proxied = request(
+            "127.0.0.1:5000",
+            "localhost",
+            Some(("x-forwarded-for", "203.0.113.7")),
+        );
+        assert!(!is_local(&proxied));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_any_case_and_other_schemes_are_not_ours() {
+        use actix_web::test::TestRequest;
+        let with = |value: &str| {
+            TestRequest::get()
+                .insert_header(("authorization", value))
+                .to_http_request()
+        };
+        assert_eq!(bearer(&with("Bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with("bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with("BEARER abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(&with("Basic dXNlcjpwYXNz")), None);
+        assert_eq!(bearer(&with("Bear")), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! broadcast of each new delivery to the dashboard's live views.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -40,6 +41,49 @@ pub const KEPT_BODY: usize = 64 * 1024;
 /// ```
 pub const KEPT_ANSWER: usize = 16 * 1024;
 
+/// How much of a delivery's headers the log keeps (a longer set is cut, shown as cut, and
+/// cannot be redelivered).
+///
+/// ```
+/// assert_eq!(hookserver::KEPT_HEADERS, 8 * 1024);
+/// ```
+pub const KEPT_HEADERS: usize = 8 * 1024;
+
+/// How much of the headers of a refused request (wrong secret, cross-site, ...) the log
+/// keeps: a refusal is recorded as a summary.
+///
+/// ```
+/// assert_eq!(hookserver::KEPT_REFUSED_HEADERS, 2 * 1024);
+/// ```
+pub const KEPT_REFUSED_HEADERS: usize = 2 * 1024;
+
+/// How much of a request's path, of its query and of the answer's content type is kept.
+const KEPT_LINE: usize = 2 * 1024;
+const KEPT_CONTENT_TYPE: usize = 256;
+/// How much of the scope, action and repository name read from a body is kept.
+const KEPT_META: usize = 256;
+
+/// The most memory one record holds: its buffer, path, query, what was read from its
+/// body, and the record itself.
+///
+/// ```
+/// // About 94 KiB: a log of 200 holds at most about 20 MiB (see `DeliveryLog::bound`).
+/// assert!(hookserver::RECORD_BOUND < 96 * 1024);
+/// ```
+pub const RECORD_BOUND: usize = KEPT_HEADERS
+    + KEPT_BODY
+    + KEPT_CONTENT_TYPE
+    + KEPT_ANSWER
+    + 2 * KEPT_LINE
+    + 3 * KEPT_META
+    + 512;
+
+/// How many recorded deliveries the live views' channel holds beside the log.
+const LIVE_BUFFER: usize = 16;
+
+/// How many buffers of records that left the log are kept for the next ones.
+const SPARE_BUFFERS: usize = 4;
+
 /// What a redacted value reads.
 const REDACTED: &str = "<redacted>";
 
@@ -66,10 +110,15 @@ pub(crate) struct Record {
     /// The endpoint's path when the delivery reached one (`/webhooks/NAME`).
     pub(crate) endpoint: Option<Arc<str>>,
     pub(crate) method: Method,
-    /// The request's path, when it is not the endpoint's (unknown, or percent-encoded).
+    /// The request's path, when it is not the endpoint's (unknown, or percent-encoded),
+    /// cut to 2 KiB.
     path: Option<Box<str>>,
-    /// The query string, its secret redacted.
+    /// The query string, its secret redacted, cut to 2 KiB.
     pub(crate) query: String,
+    /// Who sent it: the peer, or the client a trusted proxy named.
+    pub(crate) client: Option<IpAddr>,
+    /// The headers did not all fit in [`KEPT_HEADERS`] (or [`KEPT_REFUSED_HEADERS`]).
+    headers_cut: bool,
     /// In one allocation (a record costs two, whatever the request): the headers as
     /// received (`name:value\n` each; the secret and any credential are redacted when
     /// shown), the body cut to [`KEPT_BODY`], the answer's content type, and the answer
@@ -109,14 +158,15 @@ pub(crate) struct Incoming<'a> {
     pub(crate) headers: &'a HeaderMap,
     /// The body, when it was read.
     pub(crate) body: Option<&'a Bytes>,
+    pub(crate) client: Option<IpAddr>,
     pub(crate) started: SystemTime,
     pub(crate) duration: Duration,
 }
 
 impl Record {
-    /// Records `incoming` with the answer `response`, which is given back unchanged.
     /// Records `incoming` with the answer `response`, which is given back unchanged, in
-    /// `data` (a buffer to reuse, or a new one).
+    /// `data` (a buffer to reuse, or a new one). A refused request (its body not read)
+    /// keeps only [`KEPT_REFUSED_HEADERS`] of headers.
     fn new(
         id: u64,
         incoming: &Incoming<'_>,
@@ -127,29 +177,39 @@ impl Record {
         let body = incoming
             .body
             .map_or(&[][..], |body| &body[..body.len().min(KEPT_BODY)]);
-        if data.capacity() > REUSED_MAX {
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(&[][..], |v| cut(v.as_bytes(), KEPT_CONTENT_TYPE))
+            .to_vec();
+        // The answer's bytes, when the body is in one piece (not a stream).
+        let (head, answer) = response.into_parts();
+        let (response, answer) = match answer.try_into_bytes() {
+            Ok(bytes) => (head.set_body(BoxBody::new(bytes.clone())), Some(bytes)),
+            Err(answer) => (head.set_body(answer), None),
+        };
+        let kept_answer = answer
+            .as_ref()
+            .map_or(&[][..], |bytes| cut(bytes, KEPT_ANSWER));
+        let headers_limit = if incoming.body.is_some() {
+            KEPT_HEADERS
+        } else {
+            KEPT_REFUSED_HEADERS
+        };
+        let headers_len = packed_len(incoming.headers, headers_limit);
+        // Exactly what is kept: the buffer never holds more than `RECORD_BOUND`.
+        if data.capacity() > RECORD_BOUND {
             data = Vec::new();
         }
         data.clear();
-        data.reserve(HEADERS_GUESS + body.len());
-        pack(incoming.headers, &mut data);
+        data.reserve_exact(headers_len + body.len() + content_type.len() + kept_answer.len());
+        let headers_cut = !pack(incoming.headers, headers_limit, &mut data);
         let headers_end = data.len();
         data.extend_from_slice(body);
         let body_end = data.len();
-        if let Some(content_type) = response.headers().get(header::CONTENT_TYPE) {
-            data.extend_from_slice(content_type.as_bytes());
-        }
+        data.extend_from_slice(&content_type);
         let answer_start = data.len();
-        // The answer's bytes, when the body is in one piece (not a stream).
-        let (head, answer) = response.into_parts();
-        let (response, len) = match answer.try_into_bytes() {
-            Ok(bytes) => {
-                data.extend_from_slice(&bytes[..bytes.len().min(KEPT_ANSWER)]);
-                let len = bytes.len();
-                (head.set_body(BoxBody::new(bytes)), Some(len))
-            }
-            Err(answer) => (head.set_body(answer), None),
-        };
+        data.extend_from_slice(kept_answer);
         let record = Record {
             id,
             received: incoming.started,
@@ -159,13 +219,19 @@ impl Record {
             method: incoming.method.clone(),
             path: match incoming.endpoint {
                 Some(endpoint) if **endpoint == *incoming.path => None,
-                _ => Some(incoming.path.into()),
+                _ => Some(cut_str(incoming.path, KEPT_LINE).into()),
             },
             query: if incoming.query.is_empty() {
                 String::new()
             } else {
-                redact_query(incoming.query)
+                cut_str(
+                    &redact_query(cut_str(incoming.query, 4 * KEPT_LINE)),
+                    KEPT_LINE,
+                )
+                .to_owned()
             },
+            client: incoming.client,
+            headers_cut,
             data,
             headers_end,
             body_end,
@@ -173,10 +239,26 @@ impl Record {
             body_len: incoming.body.map(Bytes::len),
             status,
             duration: incoming.duration,
-            answer_len: len,
+            answer_len: answer.as_ref().map(Bytes::len),
             meta: OnceLock::new(),
         };
         (record, response)
+    }
+
+    /// The memory this record holds (at most [`RECORD_BOUND`]).
+    pub(crate) fn bytes(&self) -> usize {
+        let meta = self.meta.get().map_or(0, |m| {
+            [&m.scope, &m.action, &m.repo]
+                .iter()
+                .map(|s| s.as_ref().map_or(0, String::capacity))
+                .sum()
+        });
+        std::mem::size_of::<Self>()
+            + 2 * std::mem::size_of::<usize>()
+            + self.data.capacity()
+            + self.query.capacity()
+            + self.path.as_ref().map_or(0, |p| p.len())
+            + meta
     }
 
     /// The body as kept (cut to [`KEPT_BODY`]).
@@ -189,9 +271,10 @@ impl Record {
         self.answer_len.map(|_| &self.data[self.answer_start..])
     }
 
-    /// Whether the whole body is kept (so the delivery can be sent again).
+    /// Whether the whole body and every header are kept (so the delivery can be sent
+    /// again).
     pub(crate) fn body_complete(&self) -> bool {
-        self.body_len == Some(self.body().len())
+        self.body_len == Some(self.body().len()) && !self.headers_cut
     }
 
     fn meta(&self) -> &Meta {
@@ -243,6 +326,7 @@ impl Record {
         Summary {
             id: self.id,
             received: humantime::format_rfc3339_millis(self.received).to_string(),
+            client: self.client.map(|ip| ip.to_string()),
             kind: self.kind,
             replay_of: self.replay_of,
             endpoint: self.endpoint.as_deref().unwrap_or(self.path()),
@@ -264,6 +348,7 @@ impl Record {
                 path: self.path(),
                 query: &self.query,
                 headers: self.shown_headers(),
+                headers_cut: self.headers_cut,
                 body: self.body_len.map(|_| shown_text(self.body())),
                 body_size: self.body_len,
                 body_cut: !self.body_complete(),
@@ -286,21 +371,50 @@ impl Record {
     }
 }
 
-/// Room for a delivery's headers, as the Hub sends them, and an answer.
-const HEADERS_GUESS: usize = 512;
-
-/// The largest buffer a record that left the log lends to the next one.
-const REUSED_MAX: usize = 2 * (KEPT_BODY + KEPT_ANSWER);
-
-/// Appends one copy of every header: `name:value\n` each (a name has no `:`, a value
-/// no `\n`).
-fn pack(headers: &HeaderMap, packed: &mut Vec<u8>) {
+/// The length [`pack`] gives `headers` within `limit`.
+fn packed_len(headers: &HeaderMap, limit: usize) -> usize {
+    let mut len = 0;
     for (name, value) in headers {
+        let line = name.as_str().len() + value.len() + 2;
+        if len + line > limit {
+            break;
+        }
+        len += line;
+    }
+    len
+}
+
+/// Appends a copy of the headers, `name:value\n` each (a name has no `:`, a value no
+/// `\n`), as many whole ones as fit in `limit`; `false` when some did not.
+fn pack(headers: &HeaderMap, limit: usize, packed: &mut Vec<u8>) -> bool {
+    let start = packed.len();
+    for (name, value) in headers {
+        if packed.len() - start + name.as_str().len() + value.len() + 2 > limit {
+            return false;
+        }
         packed.extend_from_slice(name.as_str().as_bytes());
         packed.push(b':');
         packed.extend_from_slice(value.as_bytes());
         packed.push(b'\n');
     }
+    true
+}
+
+/// The first `limit` bytes of `bytes`.
+fn cut(bytes: &[u8], limit: usize) -> &[u8] {
+    &bytes[..bytes.len().min(limit)]
+}
+
+/// The longest start of `text` within `limit` bytes that ends on a character.
+fn cut_str(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The headers [`pack`] copied, in order.
@@ -322,18 +436,9 @@ pub(crate) fn is_credential(name: &str) -> bool {
         || name.eq_ignore_ascii_case("cookie")
 }
 
-/// A body as text: JSON pretty-printed (its keys in their order), other UTF-8 as it is,
-/// other bytes lossily.
+/// A body as text, as it came (UTF-8, or lossily): the page indents JSON itself, so
+/// that a detail costs about what the kept body does, however deeply it nests.
 fn shown_text(bytes: &[u8]) -> String {
-    let mut pretty = Vec::with_capacity(bytes.len() * 2);
-    let mut from = serde_json::Deserializer::from_slice(bytes);
-    let transcoded =
-        serde_transcode::transcode(&mut from, &mut serde_json::Serializer::pretty(&mut pretty));
-    if transcoded.is_ok() && from.end().is_ok() {
-        if let Ok(text) = String::from_utf8(pretty) {
-            return text;
-        }
-    }
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -359,10 +464,11 @@ fn meta_of(body: &[u8]) -> Meta {
                 .event
                 .map(|event| (event.action, event.scope))
                 .unwrap_or_default();
+            let kept = |value: Option<String>| value.map(|v| cut_str(&v, KEPT_META).to_owned());
             Meta {
-                scope,
-                action,
-                repo: body.repo.and_then(|repo| repo.name),
+                scope: kept(scope),
+                action: kept(action),
+                repo: kept(body.repo.and_then(|repo| repo.name)),
             }
         }
         Err(_) => Meta::default(),
@@ -374,6 +480,8 @@ fn meta_of(body: &[u8]) -> Meta {
 pub(crate) struct Summary<'a> {
     pub(crate) id: u64,
     pub(crate) received: String,
+    /// The client's address.
+    pub(crate) client: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) replay_of: Option<u64>,
     pub(crate) endpoint: &'a str,
@@ -401,6 +509,8 @@ pub(crate) struct RequestView<'a> {
     pub(crate) path: &'a str,
     pub(crate) query: &'a str,
     pub(crate) headers: Vec<(String, String)>,
+    /// Some headers were not kept.
+    pub(crate) headers_cut: bool,
     /// `None`: the body was not read (the request was refused before).
     pub(crate) body: Option<String>,
     pub(crate) body_size: Option<usize>,
@@ -423,19 +533,29 @@ pub(crate) struct AnswerView<'a> {
 pub(crate) struct DeliveryLog {
     capacity: usize,
     next_id: AtomicU64,
-    records: Mutex<VecDeque<Arc<Record>>>,
+    kept: Mutex<Kept>,
     live: broadcast::Sender<Arc<Record>>,
+}
+
+/// The records, and the buffers of records that left the log, for the next ones.
+#[derive(Debug, Default)]
+struct Kept {
+    records: VecDeque<Arc<Record>>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl DeliveryLog {
     /// A log that keeps the last `capacity` deliveries (0: records nothing, and the
     /// dashboard's sends are answered without being kept).
     pub(crate) fn new(capacity: usize) -> Self {
-        let (live, _) = broadcast::channel(64);
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
         DeliveryLog {
             capacity,
             next_id: AtomicU64::new(1),
-            records: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            kept: Mutex::new(Kept {
+                records: VecDeque::with_capacity(capacity.min(1024)),
+                spare: Vec::new(),
+            }),
             live,
         }
     }
@@ -443,6 +563,22 @@ impl DeliveryLog {
     /// How many deliveries it keeps.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The most memory the log's records may hold: the log's, the live channel's and
+    /// the spare buffers, each at most [`RECORD_BOUND`].
+    pub(crate) fn bound(&self) -> usize {
+        if self.capacity == 0 {
+            return 0;
+        }
+        (self.capacity + LIVE_BUFFER + SPARE_BUFFERS) * RECORD_BOUND
+    }
+
+    /// The memory the kept records and spare buffers hold now.
+    pub(crate) fn bytes(&self) -> usize {
+        let kept = self.lock();
+        kept.records.iter().map(|r| r.bytes()).sum::<usize>()
+            + kept.spare.iter().map(Vec::capacity).sum::<usize>()
     }
 
     /// Records a delivery and its answer; gives back the answer and the record.
@@ -456,31 +592,28 @@ impl DeliveryLog {
             let (record, response) = Record::new(id, incoming, response, Vec::new());
             return (response, Arc::new(record));
         }
-        let evicted = {
-            let mut records = self.lock();
-            if records.len() >= self.capacity {
-                records.pop_front()
-            } else {
-                None
+        // Once the log is full, a record reuses the buffer of one that left it: recording a
+        // delivery allocates nothing but the record.
+        let data = self.lock().spare.pop().unwrap_or_default();
+        let (record, response) = Record::new(id, incoming, response, data);
+        let record = Arc::new(record);
+        {
+            // One lock for the push and the pops: the log never holds more than its
+            // capacity, even for a moment.
+            let mut kept = self.lock();
+            kept.records.push_back(Arc::clone(&record));
+            while kept.records.len() > self.capacity {
+                let Some(old) = kept.records.pop_front() else {
+                    break;
+                };
+                // Held elsewhere (a live view, an API call): its buffer goes with it.
+                if let Ok(old) = Arc::try_unwrap(old) {
+                    if kept.spare.len() < SPARE_BUFFERS {
+                        kept.spare.push(old.data);
+                    }
+                }
             }
-        };
-        // The record that leaves the log becomes the new one when nothing else holds it
-        // (a live view or an API call may, for a moment): once the log is full, recording
-        // a delivery allocates nothing.
-        let (record, response) = match evicted {
-            Some(mut old) if Arc::strong_count(&old) == 1 && Arc::weak_count(&old) == 0 => {
-                let slot = Arc::get_mut(&mut old).expect("checked just above");
-                let data = std::mem::take(&mut slot.data);
-                let (record, response) = Record::new(id, incoming, response, data);
-                *slot = record;
-                (old, response)
-            }
-            _ => {
-                let (record, response) = Record::new(id, incoming, response, Vec::new());
-                (Arc::new(record), response)
-            }
-        };
-        self.lock().push_back(Arc::clone(&record));
+        }
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::clone(&record));
         }
@@ -489,7 +622,7 @@ impl DeliveryLog {
 
     /// The kept deliveries, newest first.
     pub(crate) fn newest_first(&self) -> Vec<Arc<Record>> {
-        let mut records: Vec<Arc<Record>> = self.lock().iter().rev().cloned().collect();
+        let mut records: Vec<Arc<Record>> = self.lock().records.iter().rev().cloned().collect();
         // Two workers recording at once may push out of order.
         records.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
         records
@@ -497,7 +630,8 @@ impl DeliveryLog {
 
     /// The kept delivery `id`.
     pub(crate) fn get(&self, id: u64) -> Option<Arc<Record>> {
-        let records = self.lock();
+        let kept = self.lock();
+        let records = &kept.records;
         // Ids grow by one per delivery: look where it would be first.
         let first = records.front()?.id;
         let at = usize::try_from(id.checked_sub(first)?).ok()?;
@@ -512,9 +646,9 @@ impl DeliveryLog {
         self.live.subscribe()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Record>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         // A panic while holding the lock cannot leave the queue half-changed.
-        self.records
+        self.kept
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -537,6 +671,7 @@ mod tests {
             query: "x=1&secret=hunter2",
             headers,
             body,
+            client: Some(IpAddr::from([127, 0, 0, 1])),
             started: SystemTime::now(),
             duration: Duration::from_micros(1500),
         }
@@ -642,14 +777,57 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_shown_pretty_in_their_own_order() {
+    fn bodies_are_shown_as_they_came_for_the_page_to_indent() {
         assert_eq!(
             shown_text(br#"{"b":1,"a":[true]}"#),
-            "{\n  \"b\": 1,\n  \"a\": [\n    true\n  ]\n}"
+            r#"{"b":1,"a":[true]}"#
         );
-        assert_eq!(shown_text(b"{\"a\":1} trailing"), "{\"a\":1} trailing");
         assert_eq!(shown_text(b"not json"), "not json");
         assert_eq!(shown_text(&[0xff, b'a']), "\u{fffd}a");
+        // Deep nesting costs no more than the body.
+        let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
+        assert_eq!(shown_text(deep.as_bytes()).len(), deep.len());
+    }
+
+    #[test]
+    fn the_log_holds_at_most_its_bound_whatever_the_requests() {
+        let log = DeliveryLog::new(50);
+        let mut headers = HeaderMap::new();
+        for n in 0..200 {
+            headers.append(
+                HeaderName::from_bytes(format!("x-big-{n}").as_bytes()).unwrap(),
+                HeaderValue::from_str(&"h".repeat(600)).unwrap(),
+            );
+        }
+        let body = Bytes::from(format!(
+            r#"{{"event":{{"scope":"{0}","action":"{0}"}},"repo":{{"name":"{0}"}},"x":"{1}"}}"#,
+            "s".repeat(20_000),
+            "b".repeat(KEPT_BODY)
+        ));
+        let answer = "a".repeat(4 * KEPT_ANSWER);
+        for n in 0..300 {
+            let refused = n % 3 == 0;
+            let mut incoming = incoming(&headers, (!refused).then_some(&body));
+            let long_path = format!("/webhooks/{}", "p".repeat(100_000));
+            if n % 5 == 0 {
+                incoming.path = &long_path;
+            }
+            let (_, record) = log.record(&incoming, HttpResponse::Ok().body(answer.clone()));
+            let _ = record.summary();
+            assert!(record.bytes() <= RECORD_BOUND, "{}", record.bytes());
+            if refused {
+                assert!(record.data.len() <= KEPT_REFUSED_HEADERS + KEPT_ANSWER + 64);
+            }
+        }
+        assert_eq!(log.newest_first().len(), 50);
+        assert!(
+            log.bytes() <= log.bound(),
+            "{} > {}",
+            log.bytes(),
+            log.bound()
+        );
+        let detail = serde_json::to_string(&log.newest_first()[0].detail()).unwrap();
+        assert!(detail.contains("\"headers_cut\":true"));
     }
 
     #[test]

@@ -7,13 +7,27 @@ use crate::registry::Endpoints;
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum View {
-    /// For visitors without the secret (when one is set): the endpoints and a login form.
-    Public {
-        /// The visitor just gave a wrong secret.
-        wrong_secret: bool,
-    },
+    /// For visitors without the secret (when one is set): the endpoints and the login.
+    Public(Login),
+    /// No secret is set and the visitor is on another machine: the endpoints, and how to
+    /// see the deliveries.
+    LocalOnly,
     /// The whole dashboard: test deliveries, recent deliveries, their details.
     Full,
+}
+
+/// What the public page says about logging in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Login {
+    /// The login form.
+    Form,
+    /// The form, after a wrong secret.
+    WrongSecret,
+    /// The form, after too many wrong secrets from this address.
+    Throttled,
+    /// No form: the page came over plain HTTP from another machine, where the secret and
+    /// the session would travel in clear. It offers the bearer over HTTPS instead.
+    PlainHttp,
 }
 
 /// What the page says about the server.
@@ -95,7 +109,8 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                     }
                     @match info.view {
                         View::Full => (deliveries()),
-                        View::Public { wrong_secret } => (login(wrong_secret, info)),
+                        View::Public(state) => (login(state, info)),
+                        View::LocalOnly => (local_only()),
                     }
                     section #secret {
                         h2 { "Secret" }
@@ -199,8 +214,22 @@ fn deliveries() -> Markup {
     }
 }
 
+/// Without a secret, to another machine: the deliveries stay private.
+fn local_only() -> Markup {
+    html! {
+        section #login {
+            h2 { "Recent deliveries" }
+            p {
+                "Deliveries carry private data. Without a webhook secret they are shown only on "
+                "the machine the bot runs on (open " code { "http://127.0.0.1:PORT/" } " there). "
+                "To see them from elsewhere, set " code { "WEBHOOK_SECRET" } " and log in here."
+            }
+        }
+    }
+}
+
 /// The login form, for visitors without the secret.
-fn login(wrong_secret: bool, info: &LandingInfo<'_>) -> Markup {
+fn login(state: Login, info: &LandingInfo<'_>) -> Markup {
     html! {
         section #login {
             h2 { "Recent deliveries" }
@@ -208,15 +237,28 @@ fn login(wrong_secret: bool, info: &LandingInfo<'_>) -> Markup {
                 "Deliveries carry private data: enter the webhook secret to see them, "
                 "send test deliveries and replay them."
             }
-            form.login method="post" action="/login" {
-                label for="login-secret" { "Webhook secret" }
-                div.actions {
-                    input #login-secret type="password" name="secret" autocomplete="current-password" required;
-                    input type="hidden" name="next" value="/";
-                    button type="submit" { "Open the dashboard" }
+            @if state == Login::PlainHttp {
+                p.off role="alert" {
+                    "This page came over plain HTTP from another machine: a login here would send "
+                    "the secret, and then the session, in clear. Open the dashboard over HTTPS, or on "
+                    "the machine the bot runs on; a script can send "
+                    code { "Authorization: Bearer <secret>" } " to " code { "/api/deliveries" }
+                    " over a connection it trusts."
                 }
-                @if wrong_secret {
-                    p.off role="alert" { "Wrong secret." }
+            } @else {
+                form.login method="post" action="/login" {
+                    label for="login-secret" { "Webhook secret" }
+                    div.actions {
+                        input #login-secret type="password" name="secret" autocomplete="current-password" required;
+                        input type="hidden" name="next" value="/";
+                        button type="submit" { "Open the dashboard" }
+                    }
+                    @if state == Login::WrongSecret {
+                        p.off role="alert" { "Wrong secret." }
+                    }
+                    @if state == Login::Throttled {
+                        p.off role="alert" { "Too many wrong secrets from your address: wait a little, then try again." }
+                    }
                 }
             }
             @if info.on_space {

@@ -62,7 +62,9 @@ mod rejection;
 mod request;
 mod secret;
 mod server;
+mod session;
 mod share;
+mod throttle;
 
 pub use actix_web;
 pub use actix_web::web::Bytes;
@@ -70,8 +72,10 @@ pub use hookserver_macros::{launch, main, webhook_endpoint};
 pub use serde;
 pub use serde_json;
 
-pub use dashboard::SESSION_COOKIE;
-pub use deliveries::{DEFAULT_DELIVERY_LOG, KEPT_ANSWER, KEPT_BODY};
+pub use dashboard::{DEFAULT_EVENT_STREAMS, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+pub use deliveries::{
+    DEFAULT_DELIVERY_LOG, KEPT_ANSWER, KEPT_BODY, KEPT_HEADERS, KEPT_REFUSED_HEADERS, RECORD_BOUND,
+};
 pub use error::{Error, Result};
 pub use handler::{Handler, IntoReply};
 pub use payload::{
@@ -87,6 +91,7 @@ pub use server::{
     DEFAULT_HANDLER_TIMEOUT, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     LAST_FALLBACK_PORT,
 };
+pub use session::DEFAULT_SESSION_TTL;
 pub use share::{BORE_CONTROL_PORT, DEFAULT_SHARE_SERVER};
 
 /// Serves every `#[webhook_endpoint]` fn with the defaults until SIGINT or SIGTERM:

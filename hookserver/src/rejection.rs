@@ -66,6 +66,17 @@ pub enum Rejection {
     /// 503: the server is shutting down and could not run the handler.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// 403: a browser sent the request from a web page (`Origin`, or `Sec-Fetch-Site` of
+    /// `cross-site` or `same-site`); the Hub sends neither.
+    #[error("cross-site request refused: {0}")]
+    CrossSite(String),
+    /// 429: this client address sent too many wrong secrets; answered with `Retry-After`
+    /// and without comparing the secret, until its budget refills.
+    #[error("too many wrong secrets from this address: try again in {retry_after} s")]
+    Throttled {
+        /// Seconds to wait, as `Retry-After` says.
+        retry_after: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -143,6 +154,8 @@ impl ResponseError for Rejection {
             Rejection::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Rejection::HandlerTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::CrossSite(_) => StatusCode::FORBIDDEN,
+            Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -153,22 +166,36 @@ impl ResponseError for Rejection {
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Rejection::MethodNotAllowed(_)) {
-            response.insert_header((header::ALLOW, "POST"));
+        match self {
+            Rejection::MethodNotAllowed(_) => {
+                response.insert_header((header::ALLOW, "POST"));
+            }
+            Rejection::Throttled { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            _ => {}
         }
-        response.json(ErrorBody {
+        response.insert_header(NOSNIFF).json(ErrorBody {
             error: &message,
             path,
         })
     }
 }
 
+/// `X-Content-Type-Options: nosniff`, on every JSON answer of hookserver's own.
+pub(crate) const NOSNIFF: (header::HeaderName, header::HeaderValue) = (
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::HeaderValue::from_static("nosniff"),
+);
+
 /// `{"error": message}` with `status`.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(ErrorBody {
-        error: message,
-        path: None,
-    })
+    HttpResponse::build(status)
+        .insert_header(NOSNIFF)
+        .json(ErrorBody {
+            error: message,
+            path: None,
+        })
 }
 
 #[cfg(test)]

@@ -11,14 +11,16 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpServer;
 
 use crate::app::{app, Shared};
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Dashboard, DEFAULT_EVENT_STREAMS};
 use crate::deliveries::{DeliveryLog, DEFAULT_DELIVERY_LOG};
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::logging::{say, say_err};
 use crate::registry::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::secret::Secret;
+use crate::session::{Sessions, DEFAULT_SESSION_TTL};
 use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
+use crate::throttle::{Proxies, Throttle};
 
 /// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
 pub const DEFAULT_PORT: u16 = 7860;
@@ -80,6 +82,9 @@ pub struct WebhooksServer {
     body_timeout: Duration,
     request_timeout: Duration,
     delivery_log: Option<usize>,
+    session_ttl: Option<Duration>,
+    event_streams: Option<usize>,
+    trusted_proxies: Option<Vec<IpAddr>>,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -100,6 +105,9 @@ impl fmt::Debug for WebhooksServer {
             .field("body_timeout", &self.body_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("delivery_log", &self.delivery_log)
+            .field("session_ttl", &self.session_ttl)
+            .field("event_streams", &self.event_streams)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("share", &self.share)
             .field("share_server", &self.share_server)
             .field(
@@ -173,6 +181,9 @@ impl WebhooksServer {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             delivery_log: None,
+            session_ttl: None,
+            event_streams: None,
+            trusted_proxies: None,
         }
     }
 
@@ -293,8 +304,10 @@ impl WebhooksServer {
     /// `HOOKSERVER_DELIVERY_LOG`; default 200). `0` turns the log off: nothing is recorded,
     /// and the dashboard's test deliveries are answered without being kept.
     ///
-    /// Each kept delivery holds its headers, up to 64 KiB of its body and 16 KiB of its
-    /// answer; a longer body is kept cut and cannot be redelivered.
+    /// Each kept delivery holds up to 8 KiB of its headers, 64 KiB of its body and 16 KiB
+    /// of its answer (a refused one, 2 KiB of headers and no body): at most
+    /// [`RECORD_BOUND`](crate::RECORD_BOUND) each. A longer body or set of headers is kept
+    /// cut and cannot be redelivered.
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::empty().delivery_log(1000);
@@ -303,6 +316,48 @@ impl WebhooksServer {
     #[must_use]
     pub fn delivery_log(mut self, deliveries: usize) -> Self {
         self.delivery_log = Some(deliveries);
+        self
+    }
+
+    /// How long a dashboard login lasts (overrides `HOOKSERVER_SESSION_TTL`; default
+    /// [`DEFAULT_SESSION_TTL`](crate::DEFAULT_SESSION_TTL), 12 h).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().session_ttl(Duration::from_secs(3600));
+    /// ```
+    #[must_use]
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = Some(ttl);
+        self
+    }
+
+    /// How many live event streams (`GET /api/events`, one per open dashboard tab) the
+    /// server keeps open at most (overrides `HOOKSERVER_EVENT_STREAMS`; default
+    /// [`DEFAULT_EVENT_STREAMS`](crate::DEFAULT_EVENT_STREAMS)). Past it, a new one is
+    /// refused with 503.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().event_streams(4);
+    /// ```
+    #[must_use]
+    pub fn event_streams(mut self, streams: usize) -> Self {
+        self.event_streams = Some(streams);
+        self
+    }
+
+    /// The addresses of the reverse proxies in front of the server (overrides
+    /// `HOOKSERVER_TRUSTED_PROXIES`, a comma-separated list). For a request from one of
+    /// them, the client is the right-most address of `X-Forwarded-For` that is not a
+    /// proxy: wrong secrets are counted, and deliveries recorded, under that address. On
+    /// a Space, every peer is the Hub's proxy.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().trusted_proxies(["10.0.0.2".parse().unwrap()]);
+    /// ```
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = Some(proxies.into_iter().collect());
         self
     }
 
@@ -578,12 +633,15 @@ impl WebhooksServer {
             dashboard: Dashboard::new(
                 &self.endpoints,
                 base_url,
-                &config.host,
                 self.secret.as_ref(),
                 config.on_space,
+                config.event_streams,
                 closing,
             ),
             deliveries: Arc::new(DeliveryLog::new(config.delivery_log)),
+            sessions: Sessions::new(config.session_ttl),
+            throttle: Throttle::default(),
+            proxies: config.proxies.clone(),
         }
     }
 
@@ -684,6 +742,17 @@ impl WebhooksServer {
         };
         let instructions = instructions(&self.endpoints, &public_url);
         print_secret_state(self.secret.is_some());
+        if self
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < SHORT_SECRET)
+        {
+            say_err(&format!(
+                "warning: the webhook secret is shorter than {SHORT_SECRET} characters: wrong \
+                 secrets are throttled per address, but a short or dictionary secret can still \
+                 be guessed from many addresses; use a long random one (`openssl rand -hex 16`)."
+            ));
+        }
         if self.endpoints.is_empty() {
             say_err(
                 "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
@@ -797,6 +866,9 @@ impl Signals {
     }
 }
 
+/// Secrets shorter than this get a warning at start-up.
+const SHORT_SECRET: usize = 16;
+
 /// Says whether a secret is set, as `huggingface_hub` does when a server is created.
 fn print_secret_state(secret_set: bool) {
     if secret_set {
@@ -859,6 +931,12 @@ pub(crate) struct Config {
     pub(crate) share_refused: bool,
     /// How many deliveries the dashboard keeps.
     pub(crate) delivery_log: usize,
+    /// How long a dashboard login lasts.
+    pub(crate) session_ttl: Duration,
+    /// How many live event streams may be open.
+    pub(crate) event_streams: usize,
+    /// Who may say who the client is.
+    pub(crate) proxies: Proxies,
 }
 
 impl Config {
@@ -921,6 +999,40 @@ impl Config {
             })?,
             (None, None) => DEFAULT_DELIVERY_LOG,
         };
+        let session_ttl = match (server.session_ttl, set("HOOKSERVER_SESSION_TTL")) {
+            (Some(ttl), _) => ttl,
+            (None, Some(value)) => humantime::parse_duration(value.trim()).map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_SESSION_TTL must be a duration such as 12h or 30m, not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_SESSION_TTL,
+        };
+        let event_streams = match (server.event_streams, set("HOOKSERVER_EVENT_STREAMS")) {
+            (Some(streams), _) => streams,
+            (None, Some(value)) => value.trim().parse::<usize>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_EVENT_STREAMS must be how many live event streams to allow, not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_EVENT_STREAMS,
+        };
+        let list = match (&server.trusted_proxies, set("HOOKSERVER_TRUSTED_PROXIES")) {
+            (Some(list), _) => list.clone(),
+            (None, Some(value)) => value
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    part.parse::<IpAddr>().map_err(|_| {
+                        Error::Config(format!(
+                            "HOOKSERVER_TRUSTED_PROXIES must be IP addresses separated by commas, not {part:?}"
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+            (None, None) => Vec::new(),
+        };
         Ok(Config {
             host,
             port,
@@ -929,6 +1041,12 @@ impl Config {
             share,
             share_refused: wants_share && on_space,
             delivery_log,
+            session_ttl,
+            event_streams,
+            proxies: Proxies {
+                any: on_space,
+                list,
+            },
         })
     }
 
