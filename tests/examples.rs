@@ -71,6 +71,35 @@ fn the_log_line_of_a_delivery_shows_while_the_bot_runs() {
     assert_eq!(code, Some(0));
 }
 
+/// The workers (one per core) each write their lines into a buffer of their own; the log
+/// still reads top to bottom in time order.
+#[test]
+fn log_lines_leave_in_time_order_across_workers() {
+    let bot = Bot::start("trigger_training", &[]);
+    let url = bot.url_of("/webhooks/trigger_training");
+    let sample = common::hub_sample();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..150 {
+                    assert_eq!(post(&url, &sample, &[]).status, 200);
+                }
+            });
+        }
+    });
+    let (code, stderr) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
+    let times: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("hookserver::delivery"))
+        .map(|line| line.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(times.len(), 1200, "{stderr}");
+    for pair in times.windows(2) {
+        assert!(pair[0] <= pair[1], "{} came after {}", pair[1], pair[0]);
+    }
+}
+
 #[test]
 fn trigger_training_with_a_secret_from_the_environment() {
     let bot = Bot::start("trigger_training", &[("WEBHOOK_SECRET", "s3cret value")]);

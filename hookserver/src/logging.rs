@@ -8,6 +8,10 @@
 //! disk, a pipe nobody reads), a thread's buffer stops growing at 4 MiB: later lines are
 //! dropped and counted, and the count is logged once stderr flows again.
 //!
+//! Lines leave in time order: each flush merges the threads' lines by their timestamps, and
+//! holds back those stamped after the moment it started (a thread may still be writing one
+//! stamped earlier) for the next flush.
+//!
 //! The lines are `tracing-subscriber`'s default (full) format. The delivery line, the only
 //! one written per request, takes a fast path ([`delivery`]) that writes the same bytes.
 
@@ -55,12 +59,54 @@ fn write_stderr(bytes: &[u8]) {
     let _ = io::stderr().lock().write_all(bytes);
 }
 
-/// Writes out and empties `buffer`.
-fn drain(buffer: &Mutex<Vec<u8>>) {
-    let pending = std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner));
-    if !pending.is_empty() {
-        write_stderr(&pending);
+/// The timestamp a log line starts with (past a colour code), or `None` for a line that
+/// continues the one before it.
+fn line_time(line: &[u8]) -> Option<&[u8]> {
+    let mut rest = line;
+    if rest.first() == Some(&0x1b) {
+        let end = rest.iter().position(|b| *b == b'm')?;
+        rest = &rest[end + 1..];
     }
+    if !rest.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let end = rest
+        .iter()
+        .position(|b| *b == b' ' || *b == 0x1b)
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The lines of `chunks` (each in order already) merged by timestamp, stably; with a
+/// `cut`, the lines stamped after it come back apart, still in order.
+fn ordered(chunks: &[Vec<u8>], cut: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+    // One entry per line, with the lines that continue it: (time, chunk, start, end).
+    let mut entries: Vec<(&[u8], usize, usize, usize)> = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = chunk[start..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(chunk.len(), |at| start + at + 1);
+            match (line_time(&chunk[start..end]), entries.last_mut()) {
+                (None, Some(last)) if last.1 == index => last.3 = end,
+                (time, _) => entries.push((time.unwrap_or_default(), index, start, end)),
+            }
+            start = end;
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut ready = Vec::new();
+    let mut later = Vec::new();
+    for (time, index, start, end) in entries {
+        let out = match cut {
+            Some(cut) if time > cut => &mut later,
+            _ => &mut ready,
+        };
+        out.extend_from_slice(&chunks[index][start..end]);
+    }
+    (ready, later)
 }
 
 /// The writer `tracing-subscriber` formats into: the current thread's buffer.
@@ -106,15 +152,40 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
     }
 }
 
-/// Writes out every thread's pending lines, and forgets the buffers of threads that ended.
+/// Lines stamped after the last flush began, held for the next one.
+static HELD: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Writes out every thread's pending lines, in time order (at exit: all of them).
 pub(crate) fn flush() {
+    flush_until(None);
+}
+
+/// Writes out, in time order, every pending line stamped up to `cut` (all when `None`),
+/// holds back the later ones, and forgets the buffers of threads that ended.
+fn flush_until(cut: Option<SystemTime>) {
+    // Stamped before the buffers are taken: a line stamped up to `cut` is in them
+    // (a delivery line is stamped while its thread holds its buffer).
+    let mut cut_key = Vec::new();
+    if let Some(cut) = cut {
+        timestamp(&mut cut_key, cut);
+    }
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut chunks = vec![std::mem::take(&mut *held)];
     let mut buffers = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
     for buffer in buffers.iter() {
-        drain(buffer);
+        chunks.push(std::mem::take(
+            &mut *buffer.lock().unwrap_or_else(PoisonError::into_inner),
+        ));
     }
     // A thread that ended dropped its handle: only this list holds the buffer now.
     buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
     drop(buffers);
+    let (ready, later) = ordered(&chunks, cut.map(|_| cut_key.as_slice()));
+    *held = later;
+    drop(held);
+    if !ready.is_empty() {
+        write_stderr(&ready);
+    }
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
         write_stderr(
@@ -307,7 +378,7 @@ fn flusher() {
             .unwrap_or_else(PoisonError::into_inner);
         *woken = false;
         drop(woken);
-        flush();
+        flush_until(Some(SystemTime::now()));
     }
 }
 
@@ -477,6 +548,27 @@ mod tests {
         let mut out = Vec::new();
         timestamp(&mut out, before_1970);
         assert_eq!(out, b"<unknown time>");
+    }
+
+    #[test]
+    fn lines_leave_in_time_order_and_later_ones_wait() {
+        let a = b"2026-11-28T03:45:55.000001Z  INFO a1\n2026-11-28T03:45:55.000004Z  INFO a2\n  continued\n".to_vec();
+        let b = b"2026-11-28T03:45:55.000002Z  INFO b1\n2026-11-28T03:45:55.000009Z  INFO b2\n"
+            .to_vec();
+        let colour = b"\x1b[2m2026-11-28T03:45:55.000003Z\x1b[0m  INFO c1\n".to_vec();
+        let (ready, later) = ordered(&[a.clone(), b.clone(), colour], None);
+        let text = String::from_utf8(ready).unwrap();
+        let order: Vec<&str> = text
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(order, ["a1", "b1", "c1", "a2", "continued", "b2"]);
+        assert!(later.is_empty());
+        let (ready, later) = ordered(&[a, b], Some(b"2026-11-28T03:45:55.000004Z"));
+        assert!(String::from_utf8(ready)
+            .unwrap()
+            .ends_with("a2\n  continued\n"));
+        assert_eq!(later, b"2026-11-28T03:45:55.000009Z  INFO b2\n");
     }
 
     #[test]
