@@ -74,11 +74,7 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
             });
         }
         bindings.push(quote_spanned! {ty_span=>
-            let #name: #ty = match (&&::hookserver::__private::Extract::<#ty>::NEW)
-                .__hookserver_extractor()
-                .extract(__hookserver_delivery)
-                .await
-            {
+            let #name: #ty = match __hookserver_delivery.param::<#ty>().await {
                 ::std::result::Result::Ok(value) => value,
                 ::std::result::Result::Err(response) => return response,
             };
@@ -125,7 +121,6 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
                     #[allow(unused_imports)]
                     use ::hookserver::__private::{
                         ReplyViaDisplay as _, ReplyViaInto as _, ReplyViaResponder as _,
-                        ViaDelivery as _, ViaRequest as _,
                     };
                     #(#checks)*
                     #(#bindings)*

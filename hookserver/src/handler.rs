@@ -1,5 +1,6 @@
 //! How a delivery reaches a handler: the parameters it takes and the answers it gives.
 
+use std::any::{Any, TypeId};
 use std::cell::OnceCell;
 use std::fmt::Display;
 use std::future::Future;
@@ -59,21 +60,70 @@ impl Delivery {
         &self.body
     }
 
-    /// Runs an actix-web extractor on the request, with a fresh copy of the body.
+    /// Reads a handler's parameter: the one way both `#[webhook_endpoint]` fns and
+    /// [`add_webhook`](crate::WebhooksServer::add_webhook) handlers get theirs.
+    ///
+    /// `WebhookPayload`, `HttpRequest`, `Bytes` and `String` are read straight from the
+    /// delivery (no copy of the body, no actix-web machinery); `Json<T>` parses the body;
+    /// any other actix-web extractor runs on the request with a fresh copy of the body.
     ///
     /// # Errors
     ///
-    /// The extractor's own error, as the response it renders to.
-    pub async fn extract<T: FromRequest>(&self) -> Result<T, HttpResponse> {
+    /// Why the delivery does not fit, always as a JSON answer `{"error": ...}` (an
+    /// actix-web extractor's own error too, with its status).
+    pub async fn param<T: FromRequest + 'static>(&self) -> Result<T, HttpResponse> {
+        if let Some(read) = self.read_directly::<T>() {
+            return read.map_err(|rejection| rejection.error_response());
+        }
         let mut payload = Payload::from(self.body.clone());
         T::from_request(&self.request, &mut payload)
             .await
-            .map_err(|err| err.into().error_response())
+            .map_err(|err| json_error_of(&err.into()))
+    }
+
+    /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
+    /// (The type test is resolved at compile time, for each `T`.)
+    fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
+        fn cast<T: 'static, U: 'static>(
+            read: Result<U, Rejection>,
+        ) -> Option<Result<T, Rejection>> {
+            let mut slot = Some(read);
+            (&mut slot as &mut dyn Any)
+                .downcast_mut::<Option<Result<T, Rejection>>>()
+                .and_then(Option::take)
+        }
+        let wanted = TypeId::of::<T>();
+        if wanted == TypeId::of::<WebhookPayload>() {
+            cast(WebhookPayload::from_delivery(self))
+        } else if wanted == TypeId::of::<HttpRequest>() {
+            cast(HttpRequest::from_delivery(self))
+        } else if wanted == TypeId::of::<Bytes>() {
+            cast(Bytes::from_delivery(self))
+        } else if wanted == TypeId::of::<String>() {
+            cast(String::from_delivery(self))
+        } else {
+            None
+        }
+    }
+}
+
+/// An actix-web error as JSON `{"error": ...}` with its status (its own answer when it is
+/// JSON already, as a [`Rejection`]'s is: that keeps a 422's `path`).
+fn json_error_of(err: &actix_web::Error) -> HttpResponse {
+    let response = err.error_response();
+    let is_json = response
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        response
+    } else {
+        json_error(response.status(), &err.to_string())
     }
 }
 
 /// A parameter type that is read straight from a [`Delivery`] (no actix-web extraction).
-pub trait FromDelivery: Sized {
+pub(crate) trait FromDelivery: Sized {
     /// Reads the parameter.
     ///
     /// # Errors
@@ -89,12 +139,6 @@ impl FromDelivery for WebhookPayload {
             .event
             .set((payload.event.action.clone(), payload.event.scope.clone()));
         Ok(payload)
-    }
-}
-
-impl<T: DeserializeOwned> FromDelivery for Json<T> {
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        Rejection::parse_json(&delivery.body).map(Json)
     }
 }
 
@@ -138,81 +182,6 @@ pub(crate) fn json_body<T: DeserializeOwned + 'static>(
         let body = body.await?;
         Ok(Rejection::parse_json(&body)?)
     })
-}
-
-// --- Parameter selection for generated code (autoref specialization) -----------------
-//
-// `(&&Extract::<T>::NEW).__hookserver_extractor()` picks `FromDelivery` when `T`
-// implements it (no copy of the body, no actix-web machinery) and falls back to any
-// actix-web `FromRequest` extractor.
-
-/// Marker for the parameter type `T` (used by generated code).
-pub struct Extract<T>(PhantomData<fn() -> T>);
-
-impl<T> std::fmt::Debug for Extract<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Extract")
-    }
-}
-
-impl<T> Extract<T> {
-    /// The marker.
-    pub const NEW: Self = Extract(PhantomData);
-}
-
-/// Selects `FromDelivery` extraction.
-pub trait ViaDelivery<T> {
-    /// The extractor to use.
-    fn __hookserver_extractor(&self) -> DeliveryExtractor<T>;
-}
-
-impl<T: FromDelivery> ViaDelivery<T> for &Extract<T> {
-    fn __hookserver_extractor(&self) -> DeliveryExtractor<T> {
-        DeliveryExtractor(PhantomData)
-    }
-}
-
-/// Selects actix-web [`FromRequest`] extraction.
-pub trait ViaRequest<T> {
-    /// The extractor to use.
-    fn __hookserver_extractor(&self) -> RequestExtractor<T>;
-}
-
-impl<T: FromRequest> ViaRequest<T> for Extract<T> {
-    fn __hookserver_extractor(&self) -> RequestExtractor<T> {
-        RequestExtractor(PhantomData)
-    }
-}
-
-/// Extraction through [`FromDelivery`].
-#[derive(Debug)]
-pub struct DeliveryExtractor<T>(PhantomData<fn() -> T>);
-
-impl<T: FromDelivery> DeliveryExtractor<T> {
-    /// Reads the parameter.
-    ///
-    /// # Errors
-    ///
-    /// The rejection's response.
-    #[allow(clippy::unused_async)]
-    pub async fn extract(self, delivery: &Delivery) -> Result<T, HttpResponse> {
-        T::from_delivery(delivery).map_err(|err| err.error_response())
-    }
-}
-
-/// Extraction through actix-web's [`FromRequest`].
-#[derive(Debug)]
-pub struct RequestExtractor<T>(PhantomData<fn() -> T>);
-
-impl<T: FromRequest> RequestExtractor<T> {
-    /// Runs the extractor.
-    ///
-    /// # Errors
-    ///
-    /// The extractor's error response.
-    pub async fn extract(self, delivery: &Delivery) -> Result<T, HttpResponse> {
-        delivery.extract::<T>().await
-    }
 }
 
 // --- Answers -------------------------------------------------------------------------
@@ -454,7 +423,7 @@ pub trait Handler<Marker>: Clone + Send + Sync + 'static {
 macro_rules! extract_args {
     ($delivery:ident, $($arg:ident),*) => {
         $(
-            let $arg = match $delivery.extract::<$arg>().await {
+            let $arg = match $delivery.param::<$arg>().await {
                 Ok(value) => value,
                 Err(response) => return response,
             };

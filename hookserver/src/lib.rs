@@ -122,8 +122,7 @@ pub fn launch() -> Result<()> {
 pub mod __private {
     pub use crate::handler::{
         plain_fn_handler_answers_must_be_send, plain_fn_handler_params_must_be_send, run_blocking,
-        Delivery, Extract, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder,
-        ReplyWrap, ViaDelivery, ViaRequest,
+        Delivery, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap,
     };
     pub use crate::logging::{format_delivery, DeliveryLine};
     pub use crate::main_support::{
