@@ -1,62 +1,21 @@
-//! Code generation: what `#[webhook_endpoint]`, `#[main]` and `main!()` expand to.
+//! Stage 3, expansion: the code a validated endpoint or `fn main` becomes. Nothing is
+//! checked here: `valid` did it.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Error, FnArg, Item, ItemFn, Result, ReturnType};
+use syn::{FnArg, ReturnType};
 
-use crate::attr::{check_path, EndpointArgs};
-use crate::valid::{check_endpoint_signature, combine, expect_fn};
+use crate::valid::{Endpoint, Launch};
 
-/// Expands `#[webhook_endpoint(args)] item`; on error, returns the item unchanged
-/// beside `compile_error!` so that the rest of the crate still type-checks.
-pub(crate) fn webhook_endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_webhook_endpoint(args, item.clone()) {
-        Ok(tokens) => tokens,
-        Err(err) => with_error(item, &err),
-    }
-}
-
-fn try_webhook_endpoint(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
-    let parsed_args = EndpointArgs::parse_tokens(args);
-    let parsed_item = syn::parse2::<Item>(item).and_then(|item| {
-        expect_fn(
-            item,
-            "webhook_endpoint",
-            "`async fn name(payload: WebhookPayload)`",
-        )
-    });
-    // Report the attribute's and the item's problems together.
-    let (args, func) = match (parsed_args, parsed_item) {
-        (Ok(args), Ok(func)) => (args, func),
-        (Err(mut a), Err(b)) => {
-            a.combine(b);
-            return Err(a);
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
-    };
-    let mut errors = Vec::new();
-    let path = match &args.path {
-        Some(lit) => check_path(lit).map_err(|e| errors.push(e)).ok(),
-        None => Some(
-            func.sig
-                .ident
-                .to_string()
-                .trim_start_matches("r#")
-                .to_owned(),
-        ),
-    };
-    if let Err(err) = check_endpoint_signature(&func.sig) {
-        errors.push(err);
-    }
-    combine(errors)?;
-    let path = path.unwrap_or_default();
-    Ok(endpoint_tokens(&func, &path))
-}
-
-fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
+/// The fn as written, and beside it the adapter and its registration.
+pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
+    let Endpoint {
+        func,
+        path,
+        fn_name,
+    } = endpoint;
     let ident = &func.sig.ident;
-    let fn_name = ident.to_string().trim_start_matches("r#").to_owned();
     let holder = format_ident!("__hookserver_endpoint_{}", fn_name);
     let span = ident.span();
 
@@ -142,17 +101,8 @@ fn endpoint_tokens(func: &ItemFn, path: &str) -> TokenStream {
     }
 }
 
-/// Expands `main!()`.
-pub(crate) fn main_bang(input: TokenStream) -> TokenStream {
-    if !input.is_empty() {
-        let error = Error::new_spanned(
-            input,
-            "`main!()` takes no arguments; configure the server with `#[hookserver::launch]` on your own `fn main`",
-        )
-        .into_compile_error();
-        // A stub `main` keeps the error above the only one.
-        return quote! { #error fn main() {} };
-    }
+/// `main!()`: a `fn main` that serves every endpoint.
+pub(crate) fn main_bang() -> TokenStream {
     quote! {
         fn main() -> ::std::process::ExitCode {
             ::hookserver::__private::main_launch()
@@ -160,52 +110,11 @@ pub(crate) fn main_bang(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Expands `#[main]` on the user's `fn main` or `async fn main`.
-pub(crate) fn main_attr(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_main_attr(args, item.clone()) {
-        Ok(tokens) => tokens,
-        Err(err) => with_error(item, &err),
-    }
-}
-
-fn try_main_attr(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
-    let mut errors = Vec::new();
-    if !args.is_empty() {
-        errors.push(Error::new_spanned(
-            &args,
-            "`#[hookserver::launch]` takes no arguments; configure the server in the body of `main`",
-        ));
-    }
-    let func = match syn::parse2::<Item>(item)
-        .and_then(|item| expect_fn(item, "hookserver::launch", "`fn main()`"))
-    {
-        Ok(func) => func,
-        Err(err) => {
-            errors.push(err);
-            return combine(errors).map(|()| TokenStream::new());
-        }
-    };
+/// `#[hookserver::launch]` on the user's `fn main` or `async fn main`: theirs runs first,
+/// then the server.
+pub(crate) fn launch(launch: &Launch) -> TokenStream {
+    let func = &launch.func;
     let sig = &func.sig;
-    if sig.ident != "main" {
-        errors.push(Error::new_spanned(
-            &sig.ident,
-            "`#[hookserver::launch]` goes on `fn main`; to launch from another fn, call `hookserver::launch()`",
-        ));
-    }
-    if !sig.inputs.is_empty() {
-        errors.push(Error::new_spanned(
-            &sig.inputs,
-            "`fn main` takes no parameters; remove them",
-        ));
-    }
-    if !sig.generics.params.is_empty() {
-        errors.push(Error::new_spanned(
-            &sig.generics.params,
-            "`fn main` cannot be generic; remove the parameters",
-        ));
-    }
-    combine(errors)?;
-
     let attrs = &func.attrs;
     let vis = &func.vis;
     let output = &sig.output;
@@ -222,17 +131,10 @@ fn try_main_attr(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
         }
     };
     let span = sig.ident.span();
-    Ok(quote_spanned! {span=>
+    quote_spanned! {span=>
         #(#attrs)*
         #vis fn main() #output {
             #body
         }
-    })
-}
-
-/// The item as the user wrote it, and the error beside it.
-fn with_error(item: TokenStream, err: &Error) -> TokenStream {
-    let mut tokens = err.to_compile_error();
-    item.to_tokens(&mut tokens);
-    tokens
+    }
 }

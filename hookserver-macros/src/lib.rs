@@ -3,11 +3,17 @@
 //! Depend on `hookserver`, not on this crate: it re-exports every macro here, and the
 //! code the macros generate names `::hookserver` paths.
 
-mod attr;
+//!
+//! Each macro runs three stages, one module each: `parse` (the attribute's syntax),
+//! `valid` (what it means, every mistake spanned on the user's token; out comes a
+//! validated endpoint or `fn main`) and `expand` (the generated code).
+
 mod expand;
+mod parse;
 mod valid;
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 
 /// Registers a fn as a webhook endpoint, served at `POST /webhooks/NAME`.
 ///
@@ -46,10 +52,11 @@ use proc_macro::TokenStream;
 ///
 /// # Errors
 ///
-/// Compile errors, spanned on the faulty token: on an item that is not a fn, a generic fn,
-/// a method taking `self`, a reference or `impl Trait` parameter, an empty path, a path
-/// with a space or `{`, a path that is not a string literal, an unknown key, and a path
-/// given twice.
+/// Compile errors, spanned on the faulty token: on an item that is not a fn, an `unsafe`
+/// or generic fn, a `where` clause, a method taking `self`, a reference, `impl Trait` or
+/// `_` parameter, an empty path, a path with a space, `{` or `//` (the message shows the
+/// path with a caret under the bad character), a path that is not a string literal, an
+/// unknown key, and a path given twice.
 ///
 /// # Examples
 ///
@@ -80,7 +87,12 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn webhook_endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::webhook_endpoint(args.into(), item.into()).into()
+    let item = proc_macro2::TokenStream::from(item);
+    let args = parse::EndpointArgs::parse_tokens(args.into());
+    match valid::endpoint(args, item.clone()) {
+        Ok(endpoint) => expand::webhook_endpoint(&endpoint).into(),
+        Err(err) => with_error(item, &err),
+    }
 }
 
 /// Generates `fn main` that serves every `#[webhook_endpoint]` fn of the program.
@@ -107,7 +119,11 @@ pub fn webhook_endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn main(input: TokenStream) -> TokenStream {
-    expand::main_bang(input.into()).into()
+    match valid::main_bang(&input.into()) {
+        Ok(()) => expand::main_bang().into(),
+        // A stub `main` keeps the error above the only one.
+        Err(err) => with_error(quote::quote! { fn main() {} }, &err),
+    }
 }
 
 /// Runs the body of the user's `fn main` or `async fn main`, then serves every
@@ -142,5 +158,17 @@ pub fn main(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn launch(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::main_attr(args.into(), item.into()).into()
+    let item = proc_macro2::TokenStream::from(item);
+    match valid::launch(&args.into(), item.clone()) {
+        Ok(launch) => expand::launch(&launch).into(),
+        Err(err) => with_error(item, &err),
+    }
+}
+
+/// The item as the user wrote it, and the error beside it: the rest of the crate still
+/// type-checks, so the error is the only one.
+fn with_error(item: proc_macro2::TokenStream, err: &syn::Error) -> TokenStream {
+    let mut tokens = err.to_compile_error();
+    item.to_tokens(&mut tokens);
+    tokens.into()
 }

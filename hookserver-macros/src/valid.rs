@@ -1,10 +1,174 @@
-//! Checks that the annotated item can be a webhook endpoint.
+//! Stage 2, validation: what the parsed attribute and item mean, checked. Every mistake
+//! is collected, spanned on the user's token; what comes out is a validated [`Endpoint`]
+//! or [`Launch`], which `expand` turns into code without checking anything again.
 
+use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
-use syn::{Error, FnArg, Item, ItemFn, Result, ReturnType, Signature, Type};
+use syn::{Error, FnArg, Item, ItemFn, LitStr, Result, ReturnType, Signature, Type};
+
+use crate::parse::EndpointArgs;
+
+/// A fn that can be a webhook endpoint, and its path under `/webhooks/`.
+pub(crate) struct Endpoint {
+    pub(crate) func: ItemFn,
+    /// Trimmed of `/` at both ends, checked.
+    pub(crate) path: String,
+    /// The fn's name, without `r#`.
+    pub(crate) fn_name: String,
+}
+
+/// A `fn main` (or `async fn main`) that `#[hookserver::launch]` can wrap.
+pub(crate) struct Launch {
+    pub(crate) func: ItemFn,
+}
+
+/// Validates `#[webhook_endpoint(args)] item`, reporting the attribute's and the item's
+/// mistakes together.
+pub(crate) fn endpoint(args: Result<EndpointArgs>, item: TokenStream) -> Result<Endpoint> {
+    let item = syn::parse2::<Item>(item).and_then(|item| {
+        expect_fn(
+            item,
+            "webhook_endpoint",
+            "`async fn name(payload: WebhookPayload)`",
+        )
+    });
+    let (args, func) = match (args, item) {
+        (Ok(args), Ok(func)) => (args, func),
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            return Err(a);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let fn_name = func
+        .sig
+        .ident
+        .to_string()
+        .trim_start_matches("r#")
+        .to_owned();
+    let mut errors = Vec::new();
+    let path = match &args.path {
+        Some(lit) => check_path(lit).map_err(|e| errors.push(e)).ok(),
+        None => Some(fn_name.clone()),
+    };
+    if let Err(err) = check_endpoint_signature(&func.sig) {
+        errors.push(err);
+    }
+    combine(errors)?;
+    Ok(Endpoint {
+        func,
+        path: path.unwrap_or_default(),
+        fn_name,
+    })
+}
+
+/// Validates `#[hookserver::launch(args)] item`.
+pub(crate) fn launch(args: &TokenStream, item: TokenStream) -> Result<Launch> {
+    let mut errors = Vec::new();
+    if !args.is_empty() {
+        errors.push(Error::new_spanned(
+            args,
+            "`#[hookserver::launch]` takes no arguments; configure the server in the body of `main`",
+        ));
+    }
+    let func = match syn::parse2::<Item>(item)
+        .and_then(|item| expect_fn(item, "hookserver::launch", "`fn main()`"))
+    {
+        Ok(func) => func,
+        Err(err) => {
+            errors.push(err);
+            combine(errors)?;
+            unreachable!("an error was pushed");
+        }
+    };
+    let sig = &func.sig;
+    if sig.ident != "main" {
+        errors.push(Error::new_spanned(
+            &sig.ident,
+            "`#[hookserver::launch]` goes on `fn main`; to launch from another fn, call `hookserver::launch()`",
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        errors.push(Error::new_spanned(
+            &sig.inputs,
+            "`fn main` takes no parameters; remove them",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(Error::new_spanned(
+            &sig.generics.params,
+            "`fn main` cannot be generic; remove the parameters",
+        ));
+    }
+    combine(errors)?;
+    Ok(Launch { func })
+}
+
+/// Validates `main!(input)`: it takes nothing.
+pub(crate) fn main_bang(input: &TokenStream) -> Result<()> {
+    if input.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new_spanned(
+        input,
+        "`main!()` takes no arguments; configure the server with `#[hookserver::launch]` on your own `fn main`",
+    ))
+}
+
+/// Checks a path literal and returns it trimmed of `/` at both ends.
+///
+/// The rule is the runtime's too (`hookserver`'s `normalize_path`): a path is one or more
+/// non-empty segments of visible ASCII other than `{`, `}`, `?`, `#`, `%` and `\`,
+/// separated by `/`. A bad character is pointed at inside the message, under the path as
+/// written (stable Rust cannot point a span inside a literal).
+pub(crate) fn check_path(lit: &LitStr) -> Result<String> {
+    let raw = lit.value();
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::new(
+            lit.span(),
+            "the path is empty; write a name such as `\"say_hello\"`, or leave the parentheses out to use the fn's name",
+        ));
+    }
+    let is_bad = |c: char| !c.is_ascii_graphic() || matches!(c, '{' | '}' | '?' | '#' | '%' | '\\');
+    if let Some((at, bad)) = raw.char_indices().find(|(_, c)| is_bad(*c)) {
+        let shown = if bad == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}`", bad.escape_default())
+        };
+        return Err(Error::new(
+            lit.span(),
+            format!(
+                "the path contains {shown}, here:\n{}\nuse letters, digits, `-`, `_`, `.` and `/` only, like `\"say_hello\"` (paths are fixed: no `{{param}}` segments)",
+                caret_under(&raw, at)
+            ),
+        ));
+    }
+    if let Some(inside) = trimmed.find("//") {
+        let lead = raw.len() - raw.trim_start_matches('/').len();
+        return Err(Error::new(
+            lit.span(),
+            format!(
+                "the path has an empty segment (`//`), here:\n{}\nwrite it as `\"a/b\"`",
+                caret_under(&raw, lead + inside + 1)
+            ),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The path as written (escaped as Rust would show it), and a caret under the character
+/// at byte `at`.
+fn caret_under(raw: &str, at: usize) -> String {
+    let before: String = raw[..at].chars().flat_map(char::escape_default).collect();
+    let shown: String = raw.chars().flat_map(char::escape_default).collect();
+    let column = before.chars().count() + 1;
+    format!("    \"{shown}\"\n    {}^", " ".repeat(column))
+}
 
 /// Returns the fn if the item is one, or an error spanned on the item's keyword.
-pub(crate) fn expect_fn(item: Item, attr_name: &str, hint: &str) -> Result<ItemFn> {
+fn expect_fn(item: Item, attr_name: &str, hint: &str) -> Result<ItemFn> {
     let item = match item {
         Item::Fn(func) => return Ok(func),
         other => other,
@@ -30,7 +194,7 @@ pub(crate) fn expect_fn(item: Item, attr_name: &str, hint: &str) -> Result<ItemF
 }
 
 /// Collects every reason why `sig` cannot be a webhook endpoint.
-pub(crate) fn check_endpoint_signature(sig: &Signature) -> Result<()> {
+fn check_endpoint_signature(sig: &Signature) -> Result<()> {
     let mut errors: Vec<Error> = Vec::new();
     if let Some(unsafety) = &sig.unsafety {
         errors.push(Error::new(
@@ -106,7 +270,7 @@ fn contains_impl_trait(ty: &Type) -> bool {
 }
 
 /// Joins several errors into one, or `Ok` when there are none.
-pub(crate) fn combine(errors: Vec<Error>) -> Result<()> {
+fn combine(errors: Vec<Error>) -> Result<()> {
     let mut iter = errors.into_iter();
     match iter.next() {
         None => Ok(()),
@@ -116,5 +280,41 @@ pub(crate) fn combine(errors: Vec<Error>) -> Result<()> {
             }
             Err(first)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::Span;
+
+    fn message(path: &str) -> String {
+        check_path(&LitStr::new(path, Span::call_site()))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn paths_are_trimmed_and_checked() {
+        let ok = |path: &str| check_path(&LitStr::new(path, Span::call_site())).unwrap();
+        assert_eq!(ok("/say_hello/"), "say_hello");
+        assert_eq!(ok("a/b.c-d"), "a/b.c-d");
+        assert!(message("").contains("empty"));
+        assert!(message("///").contains("empty"));
+    }
+
+    #[test]
+    fn the_caret_sits_under_the_bad_character() {
+        let lines: Vec<String> = message("/say hello").lines().map(str::to_owned).collect();
+        assert_eq!(lines[1], r#"    "/say hello""#);
+        assert_eq!(lines[2].find('^'), Some(9));
+        let tab = message("a\tb");
+        let lines: Vec<&str> = tab.lines().collect();
+        // Shown escaped: the caret is under the `\`.
+        assert_eq!(lines[1], r#"    "a\tb""#);
+        assert_eq!(lines[2].find('^'), Some(6));
+        let double = message("a//b");
+        let lines: Vec<&str> = double.lines().collect();
+        assert_eq!(lines[2].find('^'), Some(7));
     }
 }

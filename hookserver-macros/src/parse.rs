@@ -1,4 +1,5 @@
-//! Parsing of the `#[webhook_endpoint(...)]` arguments.
+//! Stage 1, parsing: the `#[webhook_endpoint(...)]` arguments as written (the syntax
+//! only; what they mean is checked in `valid`).
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
@@ -126,43 +127,4 @@ impl Parse for EndpointArgs {
     fn parse(input: ParseStream<'_>) -> Result<Self> {
         Self::parse_all(input)
     }
-}
-
-/// Checks a path literal and returns it trimmed of `/` at both ends.
-///
-/// The rule is the runtime's too (`hookserver::registry::normalize_path`): a path
-/// is one or more non-empty segments of visible ASCII other than `{`, `}`, `?`,
-/// `#`, `%` and `\`, separated by `/`.
-pub(crate) fn check_path(lit: &LitStr) -> Result<String> {
-    let raw = lit.value();
-    let trimmed = raw.trim_matches('/');
-    if trimmed.is_empty() {
-        return Err(Error::new(
-            lit.span(),
-            "the path is empty; write a name such as `\"say_hello\"`, or leave the parentheses out to use the fn's name",
-        ));
-    }
-    if let Some(bad) = trimmed
-        .chars()
-        .find(|c| !c.is_ascii_graphic() || matches!(c, '{' | '}' | '?' | '#' | '%' | '\\'))
-    {
-        let shown = if bad == ' ' {
-            "a space".to_owned()
-        } else {
-            format!("`{}`", bad.escape_default())
-        };
-        return Err(Error::new(
-            lit.span(),
-            format!(
-                "the path contains {shown}; use letters, digits, `-`, `_`, `.` and `/` only, like `\"say_hello\"` (paths are fixed: no `{{param}}` segments)"
-            ),
-        ));
-    }
-    if trimmed.split('/').any(str::is_empty) {
-        return Err(Error::new(
-            lit.span(),
-            "the path has an empty segment (`//`); write it as `\"a/b\"`",
-        ));
-    }
-    Ok(trimmed.to_owned())
 }

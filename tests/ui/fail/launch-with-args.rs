@@ -1,0 +1,2 @@
+#[hookserver::launch(port = 8080)]
+fn main() {}

@@ -1,0 +1,6 @@
+use hookserver::webhook_endpoint;
+
+#[webhook_endpoint("/team//deploy/")]
+async fn deploy() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use hookserver::webhook_endpoint;
+
+#[webhook_endpoint]
+unsafe fn dangerous() {}
+
+fn main() {}
