@@ -47,24 +47,19 @@
 //! [`WebhooksServer::add_webhook`] there. Iteration order is unspecified, so the server
 //! sorts endpoints by path.
 
-mod app;
+mod access;
 mod dashboard;
 mod deliveries;
+mod endpoint;
 mod error;
-mod handler;
-mod landing;
+mod http;
 mod logging;
 mod main_support;
-mod notebook;
 pub mod payload;
-mod registry;
 mod rejection;
-mod request;
-mod secret;
+mod samples;
 mod server;
-mod session;
 mod share;
-mod throttle;
 
 pub use actix_web;
 pub use actix_web::web::Bytes;
@@ -72,26 +67,26 @@ pub use hookserver_macros::{launch, main, webhook_endpoint};
 pub use serde;
 pub use serde_json;
 
+pub use access::secret::{SECRET_HEADER, SECRET_QUERY_PARAM};
+pub use access::session::DEFAULT_SESSION_TTL;
 pub use dashboard::{DEFAULT_EVENT_STREAMS, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 pub use deliveries::{
     DEFAULT_DELIVERY_LOG, KEPT_ANSWER, KEPT_BODY, KEPT_HEADERS, KEPT_REFUSED_HEADERS, RECORD_BOUND,
 };
+pub use endpoint::handler::{Handler, IntoReply};
+pub use endpoint::params::{HttpRequest, Json};
+pub use endpoint::WEBHOOKS_PREFIX;
 pub use error::{Error, Result};
-pub use handler::{Handler, IntoReply};
 pub use payload::{
     Action, Comment, Discussion, DiscussionChanges, DiscussionStatus, Event, MovedTo, ObjectId,
     PayloadUrl, Repo, RepoType, UpdatedRef, WebhookInfo, WebhookPayload,
 };
-pub use registry::WEBHOOKS_PREFIX;
 pub use rejection::Rejection;
-pub use request::{HttpRequest, Json};
-pub use secret::{SECRET_HEADER, SECRET_QUERY_PARAM};
 pub use server::{
     ServerHandle, WebhooksServer, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT,
     DEFAULT_HANDLER_TIMEOUT, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     LAST_FALLBACK_PORT,
 };
-pub use session::DEFAULT_SESSION_TTL;
 pub use share::{BORE_CONTROL_PORT, DEFAULT_SHARE_SERVER};
 
 /// Serves every `#[webhook_endpoint]` fn with the defaults until SIGINT or SIGTERM:
@@ -120,15 +115,16 @@ pub fn launch() -> Result<()> {
 // Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::handler::{
+    pub use crate::access::secret::HeaderCheck;
+    pub use crate::endpoint::delivery::Delivery;
+    pub use crate::endpoint::handler::{
         plain_fn_handler_answers_must_be_send, plain_fn_handler_params_must_be_send, run_blocking,
-        Delivery, HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap,
+        HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap,
     };
+    pub use crate::endpoint::{HandlerFn, Registration};
     pub use crate::logging::{format_delivery, DeliveryLine};
     pub use crate::main_support::{
         main_launch, serve_after_async_main, serve_after_main, MainOutput,
     };
-    pub use crate::registry::{HandlerFn, Registration};
-    pub use crate::secret::HeaderCheck;
     pub use inventory;
 }

@@ -210,14 +210,27 @@ pub struct DeliveryLine<'a> {
     pub action: &'a str,
 }
 
+/// A delivery line's level: INFO for an answer below 400, WARN below 500, ERROR from 500.
+fn level_of(status: u16) -> Level {
+    match status {
+        0..=399 => Level::INFO,
+        400..=499 => Level::WARN,
+        _ => Level::ERROR,
+    }
+}
+
+/// Whether the line of a delivery answered `status` would be written.
+pub(crate) fn delivery_enabled_for(status: u16) -> bool {
+    let level = level_of(status);
+    if DIRECT.load(Ordering::Relaxed) {
+        return DIRECT_LEVELS.load(Ordering::Relaxed) & level_bit(level) != 0;
+    }
+    delivery_enabled(level)
+}
+
 impl DeliveryLine<'_> {
-    /// INFO for an answer below 400, WARN below 500, ERROR from 500.
     fn level(&self) -> Level {
-        match self.status {
-            0..=399 => Level::INFO,
-            400..=499 => Level::WARN,
-            _ => Level::ERROR,
-        }
+        level_of(self.status)
     }
 
     fn message(&self) -> &'static str {

@@ -228,6 +228,61 @@ impl WebhookPayload {
     }
 }
 
+/// What the log line and the delivery log show of a delivery, read from its body once:
+/// from the `WebhookPayload` a handler parsed, or else from the body alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EventInfo {
+    /// `event.action`.
+    pub(crate) action: Option<Action>,
+    /// `event.scope`.
+    pub(crate) scope: Option<String>,
+    /// `repo.name`.
+    pub(crate) repo: Option<String>,
+}
+
+impl EventInfo {
+    /// What a parsed payload says.
+    pub(crate) fn of(payload: &WebhookPayload) -> Self {
+        EventInfo {
+            action: Some(payload.event.action.clone()),
+            scope: Some(payload.event.scope.clone()),
+            repo: Some(payload.repo.name.clone()),
+        }
+    }
+
+    /// What a body says, where it says it (any JSON; nothing for other bytes).
+    pub(crate) fn read(body: &[u8]) -> Self {
+        #[derive(Deserialize)]
+        struct Event {
+            action: Option<Action>,
+            scope: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            name: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            event: Option<Event>,
+            repo: Option<Repo>,
+        }
+        match serde_json::from_slice::<Body>(body) {
+            Ok(body) => {
+                let (action, scope) = body
+                    .event
+                    .map(|event| (event.action, event.scope))
+                    .unwrap_or_default();
+                EventInfo {
+                    action,
+                    scope,
+                    repo: body.repo.and_then(|repo| repo.name),
+                }
+            }
+            Err(_) => EventInfo::default(),
+        }
+    }
+}
+
 /// `event`: what happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

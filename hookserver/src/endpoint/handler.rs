@@ -1,188 +1,22 @@
-//! How a delivery reaches a handler: the parameters it takes and the answers it gives.
+//! Handlers: the answers they give ([`IntoReply`]), the fns `add_webhook` takes
+//! ([`Handler`]), and sync handlers on the blocking pool.
 
-use std::any::{Any, TypeId};
-use std::cell::OnceCell;
 use std::fmt::Display;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpResponse, Responder, ResponseError};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::payload::{Action, WebhookPayload};
+use crate::endpoint::delivery::Delivery;
+use crate::endpoint::params::{json_response, Json};
 use crate::rejection::{json_error, Rejection};
-use crate::request::{json_response, HttpRequest, Json};
 
 /// The future a handler adapter returns.
 pub type HandlerFuture<'d> = Pin<Box<dyn Future<Output = HttpResponse> + 'd>>;
-
-/// One delivery on its way to a handler: the request and its whole body.
-///
-/// Generated code and [`Handler`] implementations read their parameters from it.
-pub struct Delivery {
-    pub(crate) request: actix_web::HttpRequest,
-    pub(crate) body: Bytes,
-    pub(crate) event: OnceCell<(Action, String)>,
-}
-
-impl std::fmt::Debug for Delivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery")
-            .field("path", &self.request.path())
-            .field("body_len", &self.body.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Delivery {
-    pub(crate) fn new(request: actix_web::HttpRequest, body: Bytes) -> Self {
-        Delivery {
-            request,
-            body,
-            event: OnceCell::new(),
-        }
-    }
-
-    /// The actix-web request.
-    #[must_use]
-    pub fn request(&self) -> &actix_web::HttpRequest {
-        &self.request
-    }
-
-    /// The whole body.
-    #[must_use]
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// Reads a handler's parameter: the one way both `#[webhook_endpoint]` fns and
-    /// [`add_webhook`](crate::WebhooksServer::add_webhook) handlers get theirs.
-    ///
-    /// `WebhookPayload`, `HttpRequest`, `Bytes` and `String` are read straight from the
-    /// delivery (no copy of the body, no actix-web machinery); `Json<T>` parses the body;
-    /// any other actix-web extractor runs on the request with a fresh copy of the body.
-    ///
-    /// # Errors
-    ///
-    /// Why the delivery does not fit, always as a JSON answer `{"error": ...}` (an
-    /// actix-web extractor's own error too, with its status).
-    pub async fn param<T: FromRequest + 'static>(&self) -> Result<T, HttpResponse> {
-        if let Some(read) = self.read_directly::<T>() {
-            return read.map_err(|rejection| rejection.error_response());
-        }
-        let mut payload = Payload::from(self.body.clone());
-        T::from_request(&self.request, &mut payload)
-            .await
-            .map_err(|err| json_error_of(&err.into()))
-    }
-
-    /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
-    /// (The type test is resolved at compile time, for each `T`.)
-    fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
-        fn cast<T: 'static, U: 'static>(
-            read: Result<U, Rejection>,
-        ) -> Option<Result<T, Rejection>> {
-            let mut slot = Some(read);
-            (&mut slot as &mut dyn Any)
-                .downcast_mut::<Option<Result<T, Rejection>>>()
-                .and_then(Option::take)
-        }
-        let wanted = TypeId::of::<T>();
-        if wanted == TypeId::of::<WebhookPayload>() {
-            cast(WebhookPayload::from_delivery(self))
-        } else if wanted == TypeId::of::<HttpRequest>() {
-            cast(HttpRequest::from_delivery(self))
-        } else if wanted == TypeId::of::<Bytes>() {
-            cast(Bytes::from_delivery(self))
-        } else if wanted == TypeId::of::<String>() {
-            cast(String::from_delivery(self))
-        } else {
-            None
-        }
-    }
-}
-
-/// An actix-web error as JSON `{"error": ...}` with its status (its own answer when it is
-/// JSON already, as a [`Rejection`]'s is: that keeps a 422's `path`).
-fn json_error_of(err: &actix_web::Error) -> HttpResponse {
-    let response = err.error_response();
-    let is_json = response
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        response
-    } else {
-        json_error(response.status(), &err.to_string())
-    }
-}
-
-/// A parameter type that is read straight from a [`Delivery`] (no actix-web extraction).
-pub(crate) trait FromDelivery: Sized {
-    /// Reads the parameter.
-    ///
-    /// # Errors
-    ///
-    /// Why the delivery does not fit, as an HTTP answer.
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection>;
-}
-
-impl FromDelivery for WebhookPayload {
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        let payload = WebhookPayload::from_slice(&delivery.body)?;
-        let _ = delivery
-            .event
-            .set((payload.event.action.clone(), payload.event.scope.clone()));
-        Ok(payload)
-    }
-}
-
-impl FromDelivery for Bytes {
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        Ok(delivery.body.clone())
-    }
-}
-
-impl FromDelivery for String {
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        String::from_utf8(delivery.body.to_vec()).map_err(|err| Rejection::NotUtf8(err.to_string()))
-    }
-}
-
-impl FromDelivery for HttpRequest {
-    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        Ok(HttpRequest::from_actix(&delivery.request))
-    }
-}
-
-impl FromRequest for WebhookPayload {
-    type Error = actix_web::Error;
-    type Future = JsonBody<Self>;
-
-    fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
-        json_body(req, payload)
-    }
-}
-
-/// The future of a JSON body read by an actix-web extractor.
-pub(crate) type JsonBody<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
-
-/// Reads the body (within the app's `PayloadConfig` limit) and parses it as JSON.
-pub(crate) fn json_body<T: DeserializeOwned + 'static>(
-    req: &actix_web::HttpRequest,
-    payload: &mut Payload,
-) -> JsonBody<T> {
-    let body = Bytes::from_request(req, payload);
-    Box::pin(async move {
-        let body = body.await?;
-        Ok(Rejection::parse_json(&body)?)
-    })
-}
 
 // --- Answers -------------------------------------------------------------------------
 

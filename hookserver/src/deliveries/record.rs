@@ -1,10 +1,8 @@
-//! The log of recent deliveries behind the dashboard: a bounded in-memory queue, and a
-//! broadcast of each new delivery to the dashboard's live views.
+//! One recorded delivery: what is kept of its request and answer, within fixed bounds,
+//! and the views the dashboard shows of it.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -13,17 +11,9 @@ use actix_web::http::Method;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde::Serialize;
-use tokio::sync::broadcast;
 
-use crate::secret::{redact_query, SECRET_HEADER};
-
-/// How many deliveries the dashboard's log keeps by default (see
-/// [`WebhooksServer::delivery_log`](crate::WebhooksServer::delivery_log)).
-///
-/// ```
-/// assert_eq!(hookserver::DEFAULT_DELIVERY_LOG, 200);
-/// ```
-pub const DEFAULT_DELIVERY_LOG: usize = 200;
+use crate::access::secret::{is_credential, redact_query, REDACTED};
+use crate::payload::EventInfo;
 
 /// How much of a request body the log keeps. A longer body is kept cut to this size,
 /// shown as cut, and cannot be redelivered.
@@ -78,15 +68,6 @@ pub const RECORD_BOUND: usize = KEPT_HEADERS
     + 3 * KEPT_META
     + 512;
 
-/// How many recorded deliveries the live views' channel holds beside the log.
-const LIVE_BUFFER: usize = 16;
-
-/// How many buffers of records that left the log are kept for the next ones.
-const SPARE_BUFFERS: usize = 4;
-
-/// What a redacted value reads.
-const REDACTED: &str = "<redacted>";
-
 /// Where a delivery came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,7 +104,7 @@ pub(crate) struct Record {
     /// received (`name:value\n` each; the secret and any credential are redacted when
     /// shown), the body cut to [`KEPT_BODY`], the answer's content type, and the answer
     /// cut to [`KEPT_ANSWER`].
-    data: Vec<u8>,
+    pub(super) data: Vec<u8>,
     /// Where the headers end and the body starts in `data`.
     headers_end: usize,
     /// Where the body ends and the answer's content type starts in `data`.
@@ -136,15 +117,8 @@ pub(crate) struct Record {
     pub(crate) duration: Duration,
     /// The answer body's whole length; `None` for a streamed body (not recorded).
     pub(crate) answer_len: Option<usize>,
-    /// Scope, action and repository, read from the body when first asked for.
-    meta: OnceLock<Meta>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct Meta {
-    scope: Option<String>,
-    action: Option<String>,
-    repo: Option<String>,
+    /// Scope, action and repository, as the delivery's payload said (cut to 256 bytes).
+    info: EventInfo,
 }
 
 /// A request on its way into the log.
@@ -158,6 +132,8 @@ pub(crate) struct Incoming<'a> {
     pub(crate) headers: &'a HeaderMap,
     /// The body, when it was read.
     pub(crate) body: Option<&'a Bytes>,
+    /// What its payload said (read once, on the way in).
+    pub(crate) info: EventInfo,
     pub(crate) client: Option<IpAddr>,
     pub(crate) started: SystemTime,
     pub(crate) duration: Duration,
@@ -167,9 +143,9 @@ impl Record {
     /// Records `incoming` with the answer `response`, which is given back unchanged, in
     /// `data` (a buffer to reuse, or a new one). A refused request (its body not read)
     /// keeps only [`KEPT_REFUSED_HEADERS`] of headers.
-    fn new(
+    pub(super) fn new(
         id: u64,
-        incoming: &Incoming<'_>,
+        incoming: Incoming<'_>,
         response: HttpResponse,
         mut data: Vec<u8>,
     ) -> (Self, HttpResponse) {
@@ -240,25 +216,27 @@ impl Record {
             status,
             duration: incoming.duration,
             answer_len: answer.as_ref().map(Bytes::len),
-            meta: OnceLock::new(),
+            info: kept_info(incoming.info),
         };
         (record, response)
     }
 
     /// The memory this record holds (at most [`RECORD_BOUND`]).
     pub(crate) fn bytes(&self) -> usize {
-        let meta = self.meta.get().map_or(0, |m| {
-            [&m.scope, &m.action, &m.repo]
-                .iter()
-                .map(|s| s.as_ref().map_or(0, String::capacity))
-                .sum()
-        });
+        let info = [&self.info.scope, &self.info.repo]
+            .iter()
+            .map(|s| s.as_ref().map_or(0, String::capacity))
+            .sum::<usize>()
+            + match &self.info.action {
+                Some(crate::Action::Other(other)) => other.capacity(),
+                _ => 0,
+            };
         std::mem::size_of::<Self>()
             + 2 * std::mem::size_of::<usize>()
             + self.data.capacity()
             + self.query.capacity()
             + self.path.as_ref().map_or(0, |p| p.len())
-            + meta
+            + info
     }
 
     /// The body as kept (cut to [`KEPT_BODY`]).
@@ -275,10 +253,6 @@ impl Record {
     /// again).
     pub(crate) fn body_complete(&self) -> bool {
         self.body_len == Some(self.body().len()) && !self.headers_cut
-    }
-
-    fn meta(&self) -> &Meta {
-        self.meta.get_or_init(|| meta_of(self.body()))
     }
 
     /// The request's path.
@@ -322,7 +296,7 @@ impl Record {
 
     /// The list view of this delivery.
     pub(crate) fn summary(&self) -> Summary<'_> {
-        let meta = self.meta();
+        let info = &self.info;
         Summary {
             id: self.id,
             received: humantime::format_rfc3339_millis(self.received).to_string(),
@@ -330,9 +304,9 @@ impl Record {
             kind: self.kind,
             replay_of: self.replay_of,
             endpoint: self.endpoint.as_deref().unwrap_or(self.path()),
-            scope: meta.scope.as_deref(),
-            action: meta.action.as_deref(),
-            repo: meta.repo.as_deref(),
+            scope: info.scope.as_deref(),
+            action: info.action.as_ref().map(crate::Action::as_str),
+            repo: info.repo.as_deref(),
             status: self.status,
             duration_ms: self.duration.as_secs_f64() * 1000.0,
         }
@@ -428,51 +402,27 @@ fn unpack(packed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-/// Headers whose values the dashboard never shows.
-pub(crate) fn is_credential(name: &str) -> bool {
-    name.eq_ignore_ascii_case(SECRET_HEADER)
-        || name.eq_ignore_ascii_case("authorization")
-        || name.eq_ignore_ascii_case("proxy-authorization")
-        || name.eq_ignore_ascii_case("cookie")
-}
-
 /// A body as text, as it came (UTF-8, or lossily): the page indents JSON itself, so
 /// that a detail costs about what the kept body does, however deeply it nests.
 fn shown_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Scope, action and repository name of a body, where it has them.
-fn meta_of(body: &[u8]) -> Meta {
-    #[derive(serde::Deserialize)]
-    struct Event {
-        action: Option<String>,
-        scope: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Repo {
-        name: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Body {
-        event: Option<Event>,
-        repo: Option<Repo>,
-    }
-    match serde_json::from_slice::<Body>(body) {
-        Ok(body) => {
-            let (action, scope) = body
-                .event
-                .map(|event| (event.action, event.scope))
-                .unwrap_or_default();
-            let kept = |value: Option<String>| value.map(|v| cut_str(&v, KEPT_META).to_owned());
-            Meta {
-                scope: kept(scope),
-                action: kept(action),
-                repo: kept(body.repo.and_then(|repo| repo.name)),
-            }
+/// `info` with each text cut to [`KEPT_META`] bytes.
+fn kept_info(mut info: EventInfo) -> EventInfo {
+    for text in [&mut info.scope, &mut info.repo].into_iter().flatten() {
+        if text.len() > KEPT_META {
+            let end = cut_str(text, KEPT_META).len();
+            text.truncate(end);
+            text.shrink_to_fit();
         }
-        Err(_) => Meta::default(),
     }
+    if let Some(crate::Action::Other(other)) = &info.action {
+        if other.len() > KEPT_META {
+            info.action = Some(crate::Action::Other(cut_str(other, KEPT_META).to_owned()));
+        }
+    }
+    info
 }
 
 /// A delivery in the list (`GET /api/deliveries`, and each live event).
@@ -528,325 +478,5 @@ pub(crate) struct AnswerView<'a> {
     pub(crate) streamed: bool,
 }
 
-/// The bounded log of recent deliveries.
-#[derive(Debug)]
-pub(crate) struct DeliveryLog {
-    capacity: usize,
-    next_id: AtomicU64,
-    kept: Mutex<Kept>,
-    live: broadcast::Sender<Arc<Record>>,
-}
-
-/// The records, and the buffers of records that left the log, for the next ones.
-#[derive(Debug, Default)]
-struct Kept {
-    records: VecDeque<Arc<Record>>,
-    spare: Vec<Vec<u8>>,
-}
-
-impl DeliveryLog {
-    /// A log that keeps the last `capacity` deliveries (0: records nothing, and the
-    /// dashboard's sends are answered without being kept).
-    pub(crate) fn new(capacity: usize) -> Self {
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
-        DeliveryLog {
-            capacity,
-            next_id: AtomicU64::new(1),
-            kept: Mutex::new(Kept {
-                records: VecDeque::with_capacity(capacity.min(1024)),
-                spare: Vec::new(),
-            }),
-            live,
-        }
-    }
-
-    /// How many deliveries it keeps.
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The most memory the log's records may hold: the log's, the live channel's and
-    /// the spare buffers, each at most [`RECORD_BOUND`].
-    pub(crate) fn bound(&self) -> usize {
-        if self.capacity == 0 {
-            return 0;
-        }
-        (self.capacity + LIVE_BUFFER + SPARE_BUFFERS) * RECORD_BOUND
-    }
-
-    /// The memory the kept records and spare buffers hold now.
-    pub(crate) fn bytes(&self) -> usize {
-        let kept = self.lock();
-        kept.records.iter().map(|r| r.bytes()).sum::<usize>()
-            + kept.spare.iter().map(Vec::capacity).sum::<usize>()
-    }
-
-    /// Records a delivery and its answer; gives back the answer and the record.
-    pub(crate) fn record(
-        &self,
-        incoming: &Incoming<'_>,
-        response: HttpResponse,
-    ) -> (HttpResponse, Arc<Record>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if self.capacity == 0 {
-            let (record, response) = Record::new(id, incoming, response, Vec::new());
-            return (response, Arc::new(record));
-        }
-        // Once the log is full, a record reuses the buffer of one that left it: recording a
-        // delivery allocates nothing but the record.
-        let data = self.lock().spare.pop().unwrap_or_default();
-        let (record, response) = Record::new(id, incoming, response, data);
-        let record = Arc::new(record);
-        {
-            // One lock for the push and the pops: the log never holds more than its
-            // capacity, even for a moment.
-            let mut kept = self.lock();
-            kept.records.push_back(Arc::clone(&record));
-            while kept.records.len() > self.capacity {
-                let Some(old) = kept.records.pop_front() else {
-                    break;
-                };
-                // Held elsewhere (a live view, an API call): its buffer goes with it.
-                if let Ok(old) = Arc::try_unwrap(old) {
-                    if kept.spare.len() < SPARE_BUFFERS {
-                        kept.spare.push(old.data);
-                    }
-                }
-            }
-        }
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send(Arc::clone(&record));
-        }
-        (response, record)
-    }
-
-    /// The kept deliveries, newest first.
-    pub(crate) fn newest_first(&self) -> Vec<Arc<Record>> {
-        let mut records: Vec<Arc<Record>> = self.lock().records.iter().rev().cloned().collect();
-        // Two workers recording at once may push out of order.
-        records.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
-        records
-    }
-
-    /// The kept delivery `id`.
-    pub(crate) fn get(&self, id: u64) -> Option<Arc<Record>> {
-        let kept = self.lock();
-        let records = &kept.records;
-        // Ids grow by one per delivery: look where it would be first.
-        let first = records.front()?.id;
-        let at = usize::try_from(id.checked_sub(first)?).ok()?;
-        match records.get(at) {
-            Some(record) if record.id == id => Some(Arc::clone(record)),
-            _ => records.iter().find(|r| r.id == id).cloned(),
-        }
-    }
-
-    /// A receiver of every delivery recorded from now on.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
-        self.live.subscribe()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        // A panic while holding the lock cannot leave the queue half-changed.
-        self.kept
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::http::header::{HeaderName, HeaderValue};
-
-    fn incoming<'a>(headers: &'a HeaderMap, body: Option<&'a Bytes>) -> Incoming<'a> {
-        static ENDPOINT: std::sync::LazyLock<Arc<str>> =
-            std::sync::LazyLock::new(|| Arc::from("/webhooks/a"));
-        Incoming {
-            kind: Kind::Hub,
-            replay_of: None,
-            endpoint: Some(&ENDPOINT),
-            method: &Method::POST,
-            path: "/webhooks/a",
-            query: "x=1&secret=hunter2",
-            headers,
-            body,
-            client: Some(IpAddr::from([127, 0, 0, 1])),
-            started: SystemTime::now(),
-            duration: Duration::from_micros(1500),
-        }
-    }
-
-    fn record(log: &DeliveryLog, body: &Bytes) -> Arc<Record> {
-        let headers = HeaderMap::new();
-        log.record(
-            &incoming(&headers, Some(body)),
-            HttpResponse::Ok().body("ok"),
-        )
-        .1
-    }
-
-    #[test]
-    fn the_log_keeps_the_last_deliveries() {
-        let log = DeliveryLog::new(3);
-        let body = Bytes::from_static(b"{}");
-        for _ in 0..5 {
-            record(&log, &body);
-        }
-        let ids: Vec<u64> = log.newest_first().iter().map(|r| r.id).collect();
-        assert_eq!(ids, [5, 4, 3]);
-        assert!(log.get(2).is_none());
-        assert_eq!(log.get(4).unwrap().id, 4);
-        assert!(log.get(6).is_none());
-    }
-
-    #[test]
-    fn a_log_of_zero_keeps_nothing_but_still_answers() {
-        let log = DeliveryLog::new(0);
-        let record = record(&log, &Bytes::from_static(b"{}"));
-        assert_eq!(record.status, 200);
-        assert!(log.newest_first().is_empty());
-        assert!(log.get(record.id).is_none());
-    }
-
-    #[test]
-    fn the_secret_and_credentials_are_redacted() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
-            ("x-webhook-secret", "hunter2"),
-            ("authorization", "Bearer hunter2"),
-            ("cookie", "a=hunter2"),
-            ("x-other", "visible"),
-        ] {
-            headers.append(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
-        let log = DeliveryLog::new(2);
-        let body = Bytes::from_static(b"{}");
-        let (_, record) = log.record(
-            &incoming(&headers, Some(&body)),
-            HttpResponse::Ok().finish(),
-        );
-        let detail = serde_json::to_string(&record.detail()).unwrap();
-        assert!(!detail.contains("hunter2"), "{detail}");
-        assert!(detail.contains("visible"));
-        assert!(detail.contains("x=1"));
-        // The copy kept for a replay is whole.
-        let kept = record.headers();
-        assert_eq!(kept.get("x-webhook-secret").unwrap(), "hunter2");
-        assert_eq!(kept.get("x-other").unwrap(), "visible");
-        assert_eq!(kept.len(), 4);
-    }
-
-    #[test]
-    fn long_bodies_are_cut_and_not_redeliverable() {
-        let log = DeliveryLog::new(2);
-        let long = Bytes::from(vec![b'a'; KEPT_BODY + 1]);
-        let record = record(&log, &long);
-        assert_eq!(record.body().len(), KEPT_BODY);
-        assert_eq!(record.body_len, Some(KEPT_BODY + 1));
-        assert!(!record.detail().redeliverable);
-        let short = record_short(&log);
-        assert!(short.detail().redeliverable);
-    }
-
-    fn record_short(log: &DeliveryLog) -> Arc<Record> {
-        record(log, &Bytes::from_static(b"{\"a\":1}"))
-    }
-
-    #[test]
-    fn the_answer_is_recorded_and_given_back_whole() {
-        let log = DeliveryLog::new(1);
-        let headers = HeaderMap::new();
-        let body = Bytes::from_static(b"{}");
-        let answer = "x".repeat(KEPT_ANSWER + 10);
-        let (response, record) = log.record(
-            &incoming(&headers, Some(&body)),
-            HttpResponse::Ok().body(answer.clone()),
-        );
-        assert_eq!(record.answer_len, Some(KEPT_ANSWER + 10));
-        assert_eq!(
-            record.answer_body().unwrap(),
-            &answer.as_bytes()[..KEPT_ANSWER]
-        );
-        assert!(record.detail().answer.body_cut);
-        let sent = response.into_body().try_into_bytes().unwrap();
-        assert_eq!(sent, answer.as_bytes());
-    }
-
-    #[test]
-    fn bodies_are_shown_as_they_came_for_the_page_to_indent() {
-        assert_eq!(
-            shown_text(br#"{"b":1,"a":[true]}"#),
-            r#"{"b":1,"a":[true]}"#
-        );
-        assert_eq!(shown_text(b"not json"), "not json");
-        assert_eq!(shown_text(&[0xff, b'a']), "\u{fffd}a");
-        // Deep nesting costs no more than the body.
-        let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
-        assert_eq!(shown_text(deep.as_bytes()).len(), deep.len());
-    }
-
-    #[test]
-    fn the_log_holds_at_most_its_bound_whatever_the_requests() {
-        let log = DeliveryLog::new(50);
-        let mut headers = HeaderMap::new();
-        for n in 0..200 {
-            headers.append(
-                HeaderName::from_bytes(format!("x-big-{n}").as_bytes()).unwrap(),
-                HeaderValue::from_str(&"h".repeat(600)).unwrap(),
-            );
-        }
-        let body = Bytes::from(format!(
-            r#"{{"event":{{"scope":"{0}","action":"{0}"}},"repo":{{"name":"{0}"}},"x":"{1}"}}"#,
-            "s".repeat(20_000),
-            "b".repeat(KEPT_BODY)
-        ));
-        let answer = "a".repeat(4 * KEPT_ANSWER);
-        for n in 0..300 {
-            let refused = n % 3 == 0;
-            let mut incoming = incoming(&headers, (!refused).then_some(&body));
-            let long_path = format!("/webhooks/{}", "p".repeat(100_000));
-            if n % 5 == 0 {
-                incoming.path = &long_path;
-            }
-            let (_, record) = log.record(&incoming, HttpResponse::Ok().body(answer.clone()));
-            let _ = record.summary();
-            assert!(record.bytes() <= RECORD_BOUND, "{}", record.bytes());
-            if refused {
-                assert!(record.data.len() <= KEPT_REFUSED_HEADERS + KEPT_ANSWER + 64);
-            }
-        }
-        assert_eq!(log.newest_first().len(), 50);
-        assert!(
-            log.bytes() <= log.bound(),
-            "{} > {}",
-            log.bytes(),
-            log.bound()
-        );
-        let detail = serde_json::to_string(&log.newest_first()[0].detail()).unwrap();
-        assert!(detail.contains("\"headers_cut\":true"));
-    }
-
-    #[test]
-    fn scope_action_and_repo_come_from_the_body() {
-        let log = DeliveryLog::new(1);
-        let body = Bytes::from_static(
-            br#"{"event":{"action":"update","scope":"repo.content"},"repo":{"name":"gpt2"}}"#,
-        );
-        let record = record(&log, &body);
-        let summary = record.summary();
-        assert_eq!(summary.scope, Some("repo.content"));
-        assert_eq!(summary.action, Some("update"));
-        assert_eq!(summary.repo, Some("gpt2"));
-        let not_json = record_with(&log, b"<script>");
-        assert_eq!(not_json.summary().scope, None);
-        assert_eq!(not_json.detail().request.body.as_deref(), Some("<script>"));
-    }
-
-    fn record_with(log: &DeliveryLog, body: &'static [u8]) -> Arc<Record> {
-        record(log, &Bytes::from_static(body))
-    }
-}
+mod tests;

@@ -2,7 +2,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use crate::registry::Endpoints;
+use crate::endpoint::Endpoints;
 
 /// Which page to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                                         span.muted { "handled by " code { (endpoint.name) } }
                                     }
                                     @if full {
-                                        (test_form(&endpoint.path[crate::registry::WEBHOOKS_PREFIX.len()..]))
+                                        (test_form(&endpoint.path[crate::endpoint::WEBHOOKS_PREFIX.len()..]))
                                     }
                                 }
                             }
@@ -160,7 +160,7 @@ fn test_form(name: &str) -> Markup {
                 label {
                     "Payload "
                     select.sample name="sample" {
-                        @for (sample, _) in crate::dashboard::SAMPLES {
+                        @for (sample, _) in crate::samples::SAMPLES {
                             option value=(sample) { (sample) }
                         }
                         option value="" { "Pasted JSON" }

@@ -1,20 +1,23 @@
-//! Parameter types of a webhook handler: [`HttpRequest`] and [`Json`].
+//! Parameter types of a webhook handler: [`HttpRequest`] and [`Json`], and the
+//! actix-web extractors of `Json<T>` and `WebhookPayload`.
 
 use std::fmt;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpResponse, Responder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::handler::{json_body, JsonBody};
+use crate::access::secret::{redact_query, SECRET_HEADER};
+use crate::payload::WebhookPayload;
 use crate::rejection::{json_error, Rejection};
-use crate::secret::{redact_query, SECRET_HEADER};
 
 /// The request of a delivery: method, path, query and headers.
 ///
@@ -200,4 +203,28 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
             &format!("the handler's answer could not be serialized to JSON: {err}"),
         ),
     }
+}
+
+impl FromRequest for WebhookPayload {
+    type Error = actix_web::Error;
+    type Future = JsonBody<Self>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
+        json_body(req, payload)
+    }
+}
+
+/// The future of a JSON body read by an actix-web extractor.
+pub(crate) type JsonBody<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+/// Reads the body (within the app's `PayloadConfig` limit) and parses it as JSON.
+pub(crate) fn json_body<T: DeserializeOwned + 'static>(
+    req: &actix_web::HttpRequest,
+    payload: &mut Payload,
+) -> JsonBody<T> {
+    let body = Bytes::from_request(req, payload);
+    Box::pin(async move {
+        let body = body.await?;
+        Ok(Rejection::parse_json(&body)?)
+    })
 }

@@ -65,6 +65,15 @@ impl Secret {
     }
 }
 
+/// Compared in constant time, as every secret is.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for Secret {}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -112,15 +121,44 @@ fn query_secret(query: &str) -> QuerySecret {
     }
 }
 
+/// What a redacted value reads.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// The headers that carry credentials: never shown, and left out of a replay (the
+/// secret is put back by the server itself).
+pub(crate) const CREDENTIAL_HEADERS: [&str; 4] = [
+    SECRET_HEADER,
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+];
+
+/// Whether the header `name` carries credentials (any case).
+pub(crate) fn is_credential(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|credential| name.eq_ignore_ascii_case(credential))
+}
+
 /// The query string with the value of every `secret` parameter replaced, for logs.
 pub(crate) fn redact_query(query: &str) -> String {
+    rewrite_secret(query, Some(REDACTED))
+}
+
+/// The query string without its `secret` parameters (a replay's).
+pub(crate) fn without_secret(query: &str) -> String {
+    rewrite_secret(query, None)
+}
+
+/// The query string with each `secret` parameter's value replaced by `with`, or left out.
+fn rewrite_secret(query: &str, with: Option<&str>) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key == SECRET_QUERY_PARAM {
-            out.append_pair(&key, "<redacted>");
-        } else {
-            out.append_pair(&key, &value);
-        }
+        match (key == SECRET_QUERY_PARAM, with) {
+            (false, _) => out.append_pair(&key, &value),
+            (true, Some(with)) => out.append_pair(&key, with),
+            (true, None) => &mut out,
+        };
     }
     out.finish()
 }
@@ -160,6 +198,21 @@ mod tests {
         assert!(a.matches(b"hunter2"));
         assert!(!a.matches(b"hunter"));
         assert!(!a.matches(b"hunter22"));
+    }
+
+    #[test]
+    fn the_secret_leaves_the_query_or_is_redacted_in_it() {
+        assert_eq!(without_secret("a=1&secret=x&b=2"), "a=1&b=2");
+        assert_eq!(without_secret(""), "");
+        assert_eq!(redact_query("secret=x&a=1"), "secret=%3Credacted%3E&a=1");
+    }
+
+    #[test]
+    fn credentials_are_known() {
+        assert!(is_credential("X-Webhook-Secret"));
+        assert!(is_credential("authorization"));
+        assert!(is_credential("Proxy-Authorization"));
+        assert!(!is_credential("content-type"));
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! The registry of endpoints: what `#[webhook_endpoint]` submits, and the table a server
-//! routes deliveries with.
+//! Endpoints: what `#[webhook_endpoint]` submits (the registry), the table a server routes
+//! deliveries with, and how a delivery reaches a handler (its parameters, its answer, the
+//! panic guard and the timeout).
+
+pub(crate) mod delivery;
+pub(crate) mod handler;
+pub(crate) mod params;
+pub(crate) mod run;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::endpoint::delivery::Delivery;
+use crate::endpoint::handler::HandlerFuture;
 use crate::error::{Error, Result};
-use crate::handler::{Delivery, HandlerFuture};
 
 /// The prefix every webhook path stands under.
 pub const WEBHOOKS_PREFIX: &str = "/webhooks/";

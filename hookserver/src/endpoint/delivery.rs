@@ -1,0 +1,182 @@
+//! One delivery on its way to a handler, and how a handler's parameters are read from it.
+
+use std::any::{Any, TypeId};
+use std::cell::OnceCell;
+use std::time::Instant;
+
+use actix_web::dev::Payload;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpResponse, ResponseError};
+
+use crate::endpoint::params::HttpRequest;
+use crate::payload::{EventInfo, WebhookPayload};
+use crate::rejection::{json_error, Rejection};
+
+/// The header that names a delivery on the Hub, the same on each retry and replay.
+pub(crate) const WEBHOOK_ID: &str = "webhook-id";
+
+/// One delivery on its way to a handler: the request, its whole body, when it arrived,
+/// its `Webhook-Id`, and what its payload says (read once, by the handler's `WebhookPayload` or on demand).
+/// The handler, the log line and the delivery log all read this one value.
+///
+/// Generated code and [`Handler`](crate::Handler) implementations read their parameters
+/// from it.
+pub struct Delivery {
+    pub(crate) request: actix_web::HttpRequest,
+    pub(crate) body: Bytes,
+    /// When the request arrived (a monotonic clock's reading).
+    pub(crate) started: Instant,
+    info: OnceCell<EventInfo>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("path", &self.request.path())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// A delivery whose request arrived at `started` (a monotonic clock's reading).
+    pub(crate) fn new(request: actix_web::HttpRequest, body: Bytes, started: Instant) -> Self {
+        Delivery {
+            request,
+            body,
+            started,
+            info: OnceCell::new(),
+        }
+    }
+
+    /// The Hub's `Webhook-Id` header: the same on every retry and replay of a delivery.
+    #[must_use]
+    pub fn webhook_id(&self) -> Option<&str> {
+        self.request
+            .headers()
+            .get(WEBHOOK_ID)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// What the payload says, for the log line and the delivery log: from the handler's
+    /// `WebhookPayload` if it parsed one, else read from the body now when `wanted`; and
+    /// the body.
+    pub(crate) fn into_info(self, wanted: bool) -> (Option<EventInfo>, Bytes) {
+        let info = match self.info.into_inner() {
+            Some(info) => Some(info),
+            None if wanted => Some(EventInfo::read(&self.body)),
+            None => None,
+        };
+        (info, self.body)
+    }
+
+    /// The actix-web request.
+    #[must_use]
+    pub fn request(&self) -> &actix_web::HttpRequest {
+        &self.request
+    }
+
+    /// The whole body.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Reads a handler's parameter: the one way both `#[webhook_endpoint]` fns and
+    /// [`add_webhook`](crate::WebhooksServer::add_webhook) handlers get theirs.
+    ///
+    /// `WebhookPayload`, `HttpRequest`, `Bytes` and `String` are read straight from the
+    /// delivery (no copy of the body, no actix-web machinery); `Json<T>` parses the body;
+    /// any other actix-web extractor runs on the request with a fresh copy of the body.
+    ///
+    /// # Errors
+    ///
+    /// Why the delivery does not fit, always as a JSON answer `{"error": ...}` (an
+    /// actix-web extractor's own error too, with its status).
+    pub async fn param<T: FromRequest + 'static>(&self) -> Result<T, HttpResponse> {
+        if let Some(read) = self.read_directly::<T>() {
+            return read.map_err(|rejection| rejection.error_response());
+        }
+        let mut payload = Payload::from(self.body.clone());
+        T::from_request(&self.request, &mut payload)
+            .await
+            .map_err(|err| json_error_of(&err.into()))
+    }
+
+    /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
+    /// (The type test is resolved at compile time, for each `T`.)
+    fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
+        fn cast<T: 'static, U: 'static>(
+            read: Result<U, Rejection>,
+        ) -> Option<Result<T, Rejection>> {
+            let mut slot = Some(read);
+            (&mut slot as &mut dyn Any)
+                .downcast_mut::<Option<Result<T, Rejection>>>()
+                .and_then(Option::take)
+        }
+        let wanted = TypeId::of::<T>();
+        if wanted == TypeId::of::<WebhookPayload>() {
+            cast(WebhookPayload::from_delivery(self))
+        } else if wanted == TypeId::of::<HttpRequest>() {
+            cast(HttpRequest::from_delivery(self))
+        } else if wanted == TypeId::of::<Bytes>() {
+            cast(Bytes::from_delivery(self))
+        } else if wanted == TypeId::of::<String>() {
+            cast(String::from_delivery(self))
+        } else {
+            None
+        }
+    }
+}
+
+/// An actix-web error as JSON `{"error": ...}` with its status (its own answer when it is
+/// JSON already, as a [`Rejection`]'s is: that keeps a 422's `path`).
+fn json_error_of(err: &actix_web::Error) -> HttpResponse {
+    let response = err.error_response();
+    let is_json = response
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        response
+    } else {
+        json_error(response.status(), &err.to_string())
+    }
+}
+
+/// A parameter type that is read straight from a [`Delivery`] (no actix-web extraction).
+pub(crate) trait FromDelivery: Sized {
+    /// Reads the parameter.
+    ///
+    /// # Errors
+    ///
+    /// Why the delivery does not fit, as an HTTP answer.
+    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection>;
+}
+
+impl FromDelivery for WebhookPayload {
+    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
+        let payload = WebhookPayload::from_slice(&delivery.body)?;
+        // The payload is parsed here once: the log line and the delivery log read this.
+        let _ = delivery.info.set(EventInfo::of(&payload));
+        Ok(payload)
+    }
+}
+
+impl FromDelivery for Bytes {
+    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
+        Ok(delivery.body.clone())
+    }
+}
+
+impl FromDelivery for String {
+    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
+        String::from_utf8(delivery.body.to_vec()).map_err(|err| Rejection::NotUtf8(err.to_string()))
+    }
+}
+
+impl FromDelivery for HttpRequest {
+    fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
+        Ok(HttpRequest::from_actix(&delivery.request))
+    }
+}

@@ -1,0 +1,251 @@
+//! The configuration of a launch: the builder's settings, else the environment's, else
+//! the defaults. Every environment variable hookserver reads is read here, once per
+//! launch.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::handle::local_url;
+use super::WebhooksServer;
+use crate::access::secret::Secret;
+use crate::access::session::DEFAULT_SESSION_TTL;
+use crate::access::throttle::Proxies;
+use crate::dashboard::DEFAULT_EVENT_STREAMS;
+use crate::deliveries::DEFAULT_DELIVERY_LOG;
+use crate::error::{Error, Result};
+use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
+
+/// The address and URLs, from the builder, the environment and the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// The secret: the builder's, else `WEBHOOK_SECRET` (empty means none).
+    pub(crate) secret: Option<Secret>,
+    pub(crate) host: String,
+    /// `None`: not chosen (7860, then the next free port up to 7959).
+    pub(crate) port: Option<u16>,
+    pub(crate) on_space: bool,
+    /// `https://$SPACE_HOST` when set.
+    pub(crate) space_url: Option<String>,
+    /// The tunnel to open, if sharing.
+    pub(crate) share: Option<Share>,
+    /// Sharing was asked for on a Space, where it is off.
+    pub(crate) share_refused: bool,
+    /// How many deliveries the dashboard keeps.
+    pub(crate) delivery_log: usize,
+    /// How long a dashboard login lasts.
+    pub(crate) session_ttl: Duration,
+    /// How many live event streams may be open.
+    pub(crate) event_streams: usize,
+    /// Who may say who the client is.
+    pub(crate) proxies: Proxies,
+}
+
+impl Config {
+    pub(crate) fn resolve(
+        server: &WebhooksServer,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let secret = match &server.secret {
+            Some(secret) => secret.clone(),
+            None => env("WEBHOOK_SECRET").as_deref().and_then(Secret::new),
+        };
+        let on_space = set("SPACE_ID").is_some() || env("SYSTEM").as_deref() == Some("spaces");
+        let host = server
+            .host
+            .clone()
+            .or_else(|| set("HOOKSERVER_HOST"))
+            .unwrap_or_else(|| if on_space { "0.0.0.0" } else { "127.0.0.1" }.to_owned());
+        let port = match (server.port, set("HOOKSERVER_PORT")) {
+            (Some(port), _) => Some(port),
+            (None, Some(value)) => Some(value.trim().parse::<u16>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_PORT must be a port number from 0 to 65535, not {value:?}"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        let space_url =
+            set("SPACE_HOST").map(|h| format!("https://{}", h.trim().trim_end_matches('/')));
+        let wants_share = match (server.share, env("HOOKSERVER_SHARE")) {
+            (Some(share), _) => share,
+            (None, Some(value)) => parse_switch("HOOKSERVER_SHARE", &value)?,
+            (None, None) => false,
+        };
+        let share = if wants_share && on_space {
+            None
+        } else if wants_share {
+            let host = match server
+                .share_server
+                .clone()
+                .or_else(|| set("HOOKSERVER_SHARE_SERVER"))
+            {
+                Some(value) => parse_server(&value)?,
+                None => DEFAULT_SHARE_SERVER.to_owned(),
+            };
+            let secret = server
+                .share_secret
+                .clone()
+                .or_else(|| set("HOOKSERVER_SHARE_SECRET"))
+                .filter(|secret| !secret.is_empty());
+            Some(Share {
+                server: host,
+                secret,
+            })
+        } else {
+            None
+        };
+        let delivery_log = match (server.delivery_log, set("HOOKSERVER_DELIVERY_LOG")) {
+            (Some(kept), _) => kept,
+            (None, Some(value)) => value.trim().parse::<usize>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_DELIVERY_LOG must be how many deliveries to keep (0 turns the log off), not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_DELIVERY_LOG,
+        };
+        let session_ttl = match (server.session_ttl, set("HOOKSERVER_SESSION_TTL")) {
+            (Some(ttl), _) => ttl,
+            (None, Some(value)) => humantime::parse_duration(value.trim()).map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_SESSION_TTL must be a duration such as 12h or 30m, not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_SESSION_TTL,
+        };
+        let event_streams = match (server.event_streams, set("HOOKSERVER_EVENT_STREAMS")) {
+            (Some(streams), _) => streams,
+            (None, Some(value)) => value.trim().parse::<usize>().map_err(|_| {
+                Error::Config(format!(
+                    "HOOKSERVER_EVENT_STREAMS must be how many live event streams to allow, not {value:?}"
+                ))
+            })?,
+            (None, None) => DEFAULT_EVENT_STREAMS,
+        };
+        let list = match (&server.trusted_proxies, set("HOOKSERVER_TRUSTED_PROXIES")) {
+            (Some(list), _) => list.clone(),
+            (None, Some(value)) => value
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    part.parse::<IpAddr>().map_err(|_| {
+                        Error::Config(format!(
+                            "HOOKSERVER_TRUSTED_PROXIES must be IP addresses separated by commas, not {part:?}"
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+            (None, None) => Vec::new(),
+        };
+        Ok(Config {
+            secret,
+            host,
+            port,
+            on_space,
+            space_url,
+            share,
+            share_refused: wants_share && on_space,
+            delivery_log,
+            session_ttl,
+            event_streams,
+            proxies: Proxies {
+                any: on_space,
+                list,
+            },
+        })
+    }
+
+    /// The base of the URLs the Hub must call.
+    pub(crate) fn base_url(&self, port: u16) -> String {
+        match &self.space_url {
+            Some(url) => url.clone(),
+            None => match self.host.parse::<IpAddr>() {
+                Ok(ip) => local_url(SocketAddr::new(ip, port)),
+                Err(_) => format!("http://{}:{port}", self.host),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(server: &WebhooksServer, vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::resolve(server, |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local_and_port_unchosen() {
+        let c = resolve(&WebhooksServer::empty(), &[]).unwrap();
+        assert_eq!(c.host, "127.0.0.1");
+        assert_eq!(c.port, None);
+        assert!(!c.on_space);
+        assert_eq!(c.base_url(7860), "http://127.0.0.1:7860");
+    }
+
+    #[test]
+    fn a_space_listens_everywhere_and_prints_its_https_url() {
+        for vars in [&[("SPACE_ID", "me/bot")][..], &[("SYSTEM", "spaces")][..]] {
+            let c = resolve(&WebhooksServer::empty(), vars).unwrap();
+            assert_eq!(c.host, "0.0.0.0");
+            assert!(c.on_space);
+        }
+        let c = resolve(
+            &WebhooksServer::empty(),
+            &[("SPACE_ID", "me/bot"), ("SPACE_HOST", "me-bot.hf.space")],
+        )
+        .unwrap();
+        assert_eq!(c.base_url(7860), "https://me-bot.hf.space");
+        let c = resolve(&WebhooksServer::empty(), &[("SPACE_ID", "me/bot")]).unwrap();
+        assert_eq!(c.base_url(7860), "http://127.0.0.1:7860");
+    }
+
+    #[test]
+    fn environment_then_builder() {
+        let env = [("HOOKSERVER_HOST", "::1"), ("HOOKSERVER_PORT", "9000")];
+        let c = resolve(&WebhooksServer::empty(), &env).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("::1", Some(9000)));
+        assert_eq!(c.base_url(9000), "http://[::1]:9000");
+        let c = resolve(&WebhooksServer::empty().host("0.0.0.0").port(0), &env).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", Some(0)));
+    }
+
+    #[test]
+    fn a_bad_port_is_a_clear_error() {
+        let err = resolve(&WebhooksServer::empty(), &[("HOOKSERVER_PORT", "abc")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKSERVER_PORT"), "{err}");
+        let err = resolve(&WebhooksServer::empty(), &[("HOOKSERVER_PORT", "70000")]).unwrap_err();
+        assert!(err.to_string().contains("70000"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let app = WebhooksServer::empty().webhook_secret("hunter2");
+        assert!(!format!("{app:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_secret_is_the_builder_s_else_the_environment_s() {
+        let env = [("WEBHOOK_SECRET", "from-env")];
+        let c = resolve(&WebhooksServer::empty(), &env).unwrap();
+        assert_eq!(c.secret.unwrap().expose(), b"from-env");
+        let c = resolve(&WebhooksServer::empty().webhook_secret("mine"), &env).unwrap();
+        assert_eq!(c.secret.unwrap().expose(), b"mine");
+        // An empty one, from either, is none.
+        assert!(resolve(&WebhooksServer::empty().webhook_secret(""), &env)
+            .unwrap()
+            .secret
+            .is_none());
+        assert!(resolve(&WebhooksServer::empty(), &[("WEBHOOK_SECRET", "")])
+            .unwrap()
+            .secret
+            .is_none());
+    }
+}

@@ -1,0 +1,638 @@
+//! [`WebhooksServer`]: the builder. Its configuration is resolved in `config` (every
+//! environment variable), launched in `launch` (listening, workers, signals), and watched
+//! through the handle in `handle`; `notebook` relaunches it in an evcxr session.
+
+mod config;
+mod handle;
+mod launch;
+pub(crate) mod notebook;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::access::secret::Secret;
+use crate::endpoint::handler::Handler;
+use crate::endpoint::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
+use crate::error::{Error, Result};
+use config::Config;
+pub use handle::ServerHandle;
+
+/// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
+pub const DEFAULT_PORT: u16 = 7860;
+/// The last port tried when none is chosen.
+pub const LAST_FALLBACK_PORT: u16 = 7959;
+/// The default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// How long a handler may take to answer, by default, before the delivery answers 504.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request's body may take to arrive, by default, before it answers 408.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request's head (line and headers) may take to arrive, by default, before
+/// the connection answers 408 and closes (actix-web's client request timeout).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long in-flight deliveries may take to finish after SIGINT or SIGTERM, by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Set once any server of this process has been launched.
+static LAUNCHED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a server was launched in this process (used by `#[hookserver::launch]`).
+pub(crate) fn launched() -> bool {
+    LAUNCHED.load(Ordering::SeqCst)
+}
+
+/// A server that receives webhooks: the endpoints, the secret, the landing page and the
+/// address, then [`launch`](Self::launch).
+///
+/// ```no_run
+/// use hookserver::{WebhookPayload, WebhooksServer};
+///
+/// async fn hello(payload: WebhookPayload) -> hookserver::serde_json::Value {
+///     hookserver::serde_json::json!({ "hello": payload.repo.name })
+/// }
+///
+/// fn main() -> hookserver::Result<()> {
+///     let mut app = WebhooksServer::new()     // holds every #[webhook_endpoint] fn
+///         .webhook_secret("my_secret_key")    // else WEBHOOK_SECRET
+///         .ui("<h1>My bot</h1>");             // custom landing page
+///     app.add_webhook("/say_hello", hello)?;  // POST /webhooks/say_hello
+///     app.launch()                            // blocks until Ctrl-C / SIGTERM
+/// }
+/// ```
+#[derive(Clone)]
+pub struct WebhooksServer {
+    endpoints: Endpoints,
+    registry_error: Option<(String, String, String)>,
+    /// `None`: not set here (`WEBHOOK_SECRET` decides at launch); `Some(None)`: none.
+    secret: Option<Option<Secret>>,
+    ui: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    body_limit: usize,
+    workers: Option<usize>,
+    shutdown_timeout: Duration,
+    share: Option<bool>,
+    share_server: Option<String>,
+    share_secret: Option<String>,
+    handler_timeout: Option<Duration>,
+    body_timeout: Duration,
+    request_timeout: Duration,
+    delivery_log: Option<usize>,
+    session_ttl: Option<Duration>,
+    event_streams: Option<usize>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+}
+
+impl fmt::Debug for WebhooksServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhooksServer")
+            .field(
+                "endpoints",
+                &self.endpoints.iter().map(|e| &e.path).collect::<Vec<_>>(),
+            )
+            .field(
+                "secret",
+                &self
+                    .secret
+                    .as_ref()
+                    .map(|s| s.as_ref().map(|_| "<redacted>")),
+            )
+            .field("ui", &self.ui.is_some())
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("body_limit", &self.body_limit)
+            .field("workers", &self.workers)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("delivery_log", &self.delivery_log)
+            .field("session_ttl", &self.session_ttl)
+            .field("event_streams", &self.event_streams)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("share", &self.share)
+            .field("share_server", &self.share_server)
+            .field(
+                "share_secret",
+                &self.share_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Default for WebhooksServer {
+    /// The same as [`WebhooksServer::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebhooksServer {
+    /// A server holding every `#[webhook_endpoint]` fn of the program, with the secret
+    /// from `WEBHOOK_SECRET` if it is set.
+    ///
+    /// Two `#[webhook_endpoint]` fns on the same path make [`launch`](Self::launch) fail,
+    /// naming the path and both fns.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new();
+    /// println!("{app:?}");
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        let mut server = Self::empty();
+        match Endpoints::from_registry() {
+            Ok(endpoints) => server.endpoints = endpoints,
+            Err(Error::DuplicateEndpoints {
+                path,
+                first,
+                second,
+            }) => server.registry_error = Some((path, first, second)),
+            Err(_) => {}
+        }
+        server
+    }
+
+    /// A server without the `#[webhook_endpoint]` fns: only what
+    /// [`add_webhook`](Self::add_webhook) adds. For tests, and for several servers in one
+    /// process. The secret still defaults to `WEBHOOK_SECRET` (read at launch).
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty();
+    /// app.add_webhook("ping", || async { "pong" }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn empty() -> Self {
+        WebhooksServer {
+            endpoints: Endpoints::default(),
+            registry_error: None,
+            secret: None,
+            ui: None,
+            host: None,
+            port: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            workers: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            share: None,
+            share_server: None,
+            share_secret: None,
+            handler_timeout: Some(DEFAULT_HANDLER_TIMEOUT),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            delivery_log: None,
+            session_ttl: None,
+            event_streams: None,
+            trusted_proxies: None,
+        }
+    }
+
+    /// Requires every delivery to carry `secret` (in `X-Webhook-Secret`, or a `secret`
+    /// query parameter). An empty string means no secret. Overrides `WEBHOOK_SECRET`.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().webhook_secret("my_secret_key");
+    /// assert!(!format!("{app:?}").contains("my_secret_key"));
+    /// ```
+    #[must_use]
+    pub fn webhook_secret(mut self, secret: impl AsRef<str>) -> Self {
+        self.secret = Some(Secret::new(secret.as_ref()));
+        self
+    }
+
+    /// Replaces the landing page (`GET /`) with this HTML.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().ui("<h1>My bot</h1>");
+    /// ```
+    #[must_use]
+    pub fn ui(mut self, html: impl Into<String>) -> Self {
+        self.ui = Some(html.into());
+        self
+    }
+
+    /// The host to listen on; overrides `HOOKSERVER_HOST`. Default `127.0.0.1`, or
+    /// `0.0.0.0` on a Hugging Face Space.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().host("0.0.0.0");
+    /// ```
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port to listen on; overrides `HOOKSERVER_PORT`; `0` picks a free port. A chosen
+    /// port that is taken is an error; without a choice, 7860 and then the next free port
+    /// up to 7959 is used.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().port(0);
+    /// ```
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The largest body accepted, in bytes (default 1 MiB); larger ones answer 413.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().body_limit(64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The number of worker threads (default: one per core).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().workers(1);
+    /// ```
+    #[must_use]
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers.max(1));
+        self
+    }
+
+    /// How long a handler may take to answer (default 60 s; `None`: no limit). Past it the
+    /// delivery answers 504 `{"error": "the webhook handler did not answer within ..."}`
+    /// and an `async` handler is dropped, freeing the worker. A plain fn cannot be
+    /// stopped: it runs on to its end on the blocking pool, and its answer is discarded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().handler_timeout(Some(Duration::from_secs(10)));
+    /// ```
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// How long a delivery's body may take to arrive (default 30 s); past it the delivery
+    /// answers 408 and the connection is closed, so that a client that stops mid-body
+    /// holds nothing for long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().body_timeout(Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How long a request's line and headers may take to arrive (default 5 s); past it
+    /// the server answers 408 and closes the connection (a slow-headers client, say).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().request_timeout(Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How many recent deliveries the dashboard keeps in memory (overrides
+    /// `HOOKSERVER_DELIVERY_LOG`; default 200). `0` turns the log off: nothing is recorded,
+    /// and the dashboard's test deliveries are answered without being kept.
+    ///
+    /// Each kept delivery holds up to 8 KiB of its headers, 64 KiB of its body and 16 KiB
+    /// of its answer (a refused one, 2 KiB of headers and no body): at most
+    /// [`RECORD_BOUND`](crate::RECORD_BOUND) each. A longer body or set of headers is kept
+    /// cut and cannot be redelivered.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().delivery_log(1000);
+    /// let off = hookserver::WebhooksServer::empty().delivery_log(0);
+    /// ```
+    #[must_use]
+    pub fn delivery_log(mut self, deliveries: usize) -> Self {
+        self.delivery_log = Some(deliveries);
+        self
+    }
+
+    /// How long a dashboard login lasts (overrides `HOOKSERVER_SESSION_TTL`; default
+    /// [`DEFAULT_SESSION_TTL`](crate::DEFAULT_SESSION_TTL), 12 h).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = hookserver::WebhooksServer::empty().session_ttl(Duration::from_secs(3600));
+    /// ```
+    #[must_use]
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = Some(ttl);
+        self
+    }
+
+    /// How many live event streams (`GET /api/events`, one per open dashboard tab) the
+    /// server keeps open at most (overrides `HOOKSERVER_EVENT_STREAMS`; default
+    /// [`DEFAULT_EVENT_STREAMS`](crate::DEFAULT_EVENT_STREAMS)). Past it, a new one is
+    /// refused with 503.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().event_streams(4);
+    /// ```
+    #[must_use]
+    pub fn event_streams(mut self, streams: usize) -> Self {
+        self.event_streams = Some(streams);
+        self
+    }
+
+    /// The addresses of the reverse proxies in front of the server (overrides
+    /// `HOOKSERVER_TRUSTED_PROXIES`, a comma-separated list). For a request from one of
+    /// them, the client is the right-most address of `X-Forwarded-For` that is not a
+    /// proxy: wrong secrets are counted, and deliveries recorded, under that address. On
+    /// a Space, every peer is the Hub's proxy.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().trusted_proxies(["10.0.0.2".parse().unwrap()]);
+    /// ```
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = Some(proxies.into_iter().collect());
+        self
+    }
+
+    /// How long in-flight deliveries may take to finish once a stop is asked (default 30 s).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .shutdown_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Opens a public tunnel to the server (overrides `HOOKSERVER_SHARE`), to debug
+    /// against the real Hub from a laptop: the instructions then print the tunnel's
+    /// `http://` URLs. The tunnel is [bore](https://github.com/ekzhang/bore), through the
+    /// public bore server unless [`share_server`](Self::share_server) names another.
+    /// Off by default; ignored on a Space, whose URL is public already. Anyone who learns
+    /// the URL can call it: set a secret.
+    ///
+    /// ```no_run
+    /// let app = hookserver::WebhooksServer::new()
+    ///     .webhook_secret("my_secret_key")
+    ///     .share(true);
+    /// app.launch()?; // - POST http://bore.pub:PORT/webhooks/...
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    #[must_use]
+    pub fn share(mut self, share: bool) -> Self {
+        self.share = Some(share);
+        self
+    }
+
+    /// The bore server of the tunnel, `host[:7835]` (overrides `HOOKSERVER_SHARE_SERVER`;
+    /// default [`DEFAULT_SHARE_SERVER`](crate::DEFAULT_SHARE_SERVER)): run your own with
+    /// `bore server`.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .share(true)
+    ///     .share_server("tunnel.example.com")
+    ///     .share_secret("team secret");
+    /// ```
+    #[must_use]
+    pub fn share_server(mut self, server: impl Into<String>) -> Self {
+        self.share_server = Some(server.into());
+        self
+    }
+
+    /// The bore server's secret, if it requires one (`bore server --secret`); overrides
+    /// `HOOKSERVER_SHARE_SECRET`. Never printed.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .share(true)
+    ///     .share_server("tunnel.example.com:7835")
+    ///     .share_secret("team secret");
+    /// assert!(!format!("{app:?}").contains("team secret"));
+    /// ```
+    #[must_use]
+    pub fn share_secret(mut self, secret: impl Into<String>) -> Self {
+        self.share_secret = Some(secret.into());
+        self
+    }
+
+    /// Serves `handler` at `POST /webhooks/PATH` (`/` trimmed at both ends).
+    ///
+    /// `handler` is an `async` fn or closure, or a plain fn (run on the blocking pool),
+    /// whose parameters are extractors (`WebhookPayload`, `HttpRequest`, `Json<T>`, `Bytes`,
+    /// `String`, any actix-web extractor) and whose output is an [`IntoReply`](crate::IntoReply).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicatePath`] (`Webhook /webhooks/NAME already exists.`) when the path
+    /// is taken, and [`Error::InvalidPath`] for an empty path or one with a space, `{`, ...
+    ///
+    /// ```
+    /// use hookserver::{WebhookPayload, WebhooksServer};
+    ///
+    /// let mut app = WebhooksServer::empty();
+    /// app.add_webhook("/say_hello", |payload: WebhookPayload| async move {
+    ///     format!("hello {}", payload.repo.name)
+    /// })?;
+    /// app.add_webhook("sync_one", |body: String| body.len().to_string())?;
+    /// assert!(app.add_webhook("say_hello/", || async {}).is_err());
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn add_webhook<M, H: Handler<M>>(&mut self, path: &str, handler: H) -> Result<&mut Self> {
+        let path = normalize_path(path)?;
+        let name = short_type_name(std::any::type_name::<H>()).to_owned();
+        self.add_endpoint(path, name, handler)
+    }
+
+    /// Serves `handler` at `POST /webhooks/NAME`, where NAME is the fn's name, as
+    /// `huggingface_hub`'s `@app.add_webhook` without a path does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnnamedHandler`] for a closure (it has no name), and the errors of
+    /// [`add_webhook`](Self::add_webhook).
+    ///
+    /// ```
+    /// use hookserver::{WebhookPayload, WebhooksServer};
+    ///
+    /// async fn trigger_training(payload: WebhookPayload) {}
+    ///
+    /// let mut app = WebhooksServer::empty();
+    /// app.add_webhook_fn(trigger_training)?;          // POST /webhooks/trigger_training
+    /// assert!(app.add_webhook_fn(|| async {}).is_err()); // a closure has no name
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn add_webhook_fn<M, H: Handler<M>>(&mut self, handler: H) -> Result<&mut Self> {
+        let type_name = std::any::type_name::<H>();
+        let name = short_type_name(type_name);
+        if type_name.contains("{{closure}}") || normalize_path(name).is_err() {
+            return Err(Error::UnnamedHandler { type_name });
+        }
+        self.add_endpoint(name.to_owned(), name.to_owned(), handler)
+    }
+
+    fn add_endpoint<M, H: Handler<M>>(
+        &mut self,
+        path: String,
+        name: String,
+        handler: H,
+    ) -> Result<&mut Self> {
+        self.endpoints.add(Endpoint {
+            path: format!("{WEBHOOKS_PREFIX}{path}").into(),
+            origin: name.clone(),
+            name,
+            handler: Arc::new(move |delivery| handler.call(delivery)),
+        })?;
+        Ok(self)
+    }
+
+    /// The full paths of the endpoints, such as `/webhooks/say_hello`, in order.
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty();
+    /// app.add_webhook("/test_webhook", || async {}).unwrap();
+    /// assert_eq!(app.webhook_paths(), ["/webhooks/test_webhook"]);
+    /// ```
+    #[must_use]
+    pub fn webhook_paths(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| &*e.path).collect()
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then lets in-flight deliveries finish
+    /// (within the shutdown timeout) and returns `Ok(())`.
+    ///
+    /// In an evcxr notebook (`EVCXR_IS_RUNTIME=1`) it returns at once and the server keeps
+    /// running; the next `launch()` stops it and serves the endpoints defined by then on
+    /// the same address (unless a port is chosen).
+    ///
+    /// Prints the secret's state and the endpoints' URLs first, as `huggingface_hub` does.
+    ///
+    /// # Errors
+    ///
+    /// Two `#[webhook_endpoint]` fns on one path, a configuration that cannot be used
+    /// (`HOOKSERVER_PORT=abc`), or an address that cannot be listened on.
+    ///
+    /// ```no_run
+    /// hookserver::WebhooksServer::new().launch()?;
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn launch(&self) -> Result<()> {
+        if notebook::active() {
+            return notebook::launch(self);
+        }
+        let handle = self.start(true)?;
+        handle.wait()
+    }
+
+    /// The errors [`launch`](Self::launch) would meet before listening.
+    pub(crate) fn check_launch(&self) -> Result<()> {
+        self.check_registry()?;
+        Config::resolve(self, |name| std::env::var(name).ok()).map(|_| ())
+    }
+
+    /// The port chosen by the builder or `HOOKSERVER_PORT`, if any.
+    pub(crate) fn chosen_port(&self) -> Option<u16> {
+        Config::resolve(self, |name| std::env::var(name).ok())
+            .ok()
+            .and_then(|config| config.port)
+    }
+
+    /// Serves on a background thread and returns at once; stop with
+    /// [`ServerHandle::stop`]. SIGINT and SIGTERM are left to the caller.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`launch`](Self::launch).
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty().port(0);
+    /// app.add_webhook("ping", || async { "pong" })?;
+    /// let handle = app.launch_background()?;
+    /// println!("{}", handle.url()); // http://127.0.0.1:PORT
+    /// handle.stop();
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    pub fn launch_background(&self) -> Result<ServerHandle> {
+        self.start(false)
+    }
+
+    /// The server's routes as an actix-web configuration: `GET /` (the landing page),
+    /// `GET /healthz` and `/webhooks/*`, with the secret check, the body limit, the
+    /// timeouts and the panic guard, and a JSON 404 as the default service (an
+    /// `App::default_service` of your own, set after, replaces it). Mount them in an `App` of your own, or test the endpoints in memory
+    /// with `actix_web::test`. The landing page shows paths relative to the host it is
+    /// served on (or `https://$SPACE_HOST` on a Space). No log subscriber is installed.
+    /// The dashboard comes along (`/dashboard`, `/api/*`, ...); its live event streams end
+    /// when their client goes, so a graceful stop of your own server waits for an open
+    /// dashboard tab up to its shutdown timeout.
+    ///
+    /// # Errors
+    ///
+    /// Two `#[webhook_endpoint]` fns on one path.
+    ///
+    /// ```
+    /// use hookserver::actix_web::{test, App};
+    ///
+    /// # hookserver::actix_web::rt::System::new().block_on(async {
+    /// let mut server = hookserver::WebhooksServer::empty().webhook_secret("s3cret");
+    /// server.add_webhook("ping", || async { "pong" })?;
+    /// let app = test::init_service(App::new().configure(server.configure()?)).await;
+    /// let request = test::TestRequest::post()
+    ///     .uri("/webhooks/ping")
+    ///     .insert_header(("x-webhook-secret", "s3cret"))
+    ///     .to_request();
+    /// let body = test::call_and_read_body(&app, request).await;
+    /// assert_eq!(body, "pong");
+    /// # Ok::<(), hookserver::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn configure(&self) -> Result<impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static> {
+        self.check_registry()?;
+        let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        let base_url = config.space_url.clone().unwrap_or_default();
+        // Live views of an app of one's own end with its connections.
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        let state = self.app_state(&config, &base_url, closing);
+        Ok(move |service: &mut web::ServiceConfig| state.routes(service))
+    }
+
+    fn check_registry(&self) -> Result<()> {
+        match &self.registry_error {
+            Some((path, first, second)) => Err(Error::DuplicateEndpoints {
+                path: path.clone(),
+                first: first.clone(),
+                second: second.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The last part of a type's path: `crate::module::hello` gives `hello`.
+fn short_type_name(type_name: &str) -> &str {
+    type_name.rsplit("::").next().unwrap_or(type_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name("my_bot::handlers::hello"), "hello");
+        assert_eq!(short_type_name("hello"), "hello");
+    }
+}
