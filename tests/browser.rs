@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,11 +48,7 @@ struct Driver {
 
 impl Driver {
     fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_port();
         let process = Guard::spawn(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))

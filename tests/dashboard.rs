@@ -9,74 +9,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{hub_sample, serve};
+use common::{hub_sample, serve, Reply};
 use hookserver::serde_json::{json, Value};
 use hookserver::{HttpRequest, WebhookPayload, WebhooksServer};
 
 const SECRET: &str = "dashboard-s3cret";
 
-/// An HTTP answer with its headers.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// Sends a request (following no redirect).
+fn call(method: &str, url: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    common::send(method, url, body, headers)
 }
 
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
-    }
-}
-
-/// Sends a request, following no redirect.
-fn call(method: &str, url: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into();
-    let mut builder = ureq::http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let result = if method == "GET" || method == "HEAD" {
-        agent.run(builder.body(()).unwrap())
-    } else {
-        agent.run(builder.body(body.to_vec()).unwrap())
-    };
-    let mut response = result.unwrap_or_else(|err| panic!("{method} {url}: {err}"));
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    Answer {
-        status: response.status().as_u16(),
-        headers,
-        body: response.body_mut().read_to_string().unwrap_or_default(),
-    }
-}
-
-fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
+fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     call("GET", url, b"", headers)
 }
 
-fn post_json(url: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+fn post_json(url: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
     call("POST", url, body.to_string().as_bytes(), &all)
@@ -115,7 +63,7 @@ fn start(secret: &str, log: Option<usize>) -> (hookserver::ServerHandle, Arc<Ato
     (serve(app), count)
 }
 
-fn deliver(base: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
+fn deliver(base: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
     call("POST", &format!("{base}{path}"), body, &all)
@@ -826,19 +774,9 @@ fn the_samples_api_serves_every_sample_file() {
 
 /// The status of `GET path` sent with this `Host` header (raw, so nothing rewrites it).
 fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str, extra: &str) -> u16 {
-    use std::io::Read;
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer[9..12].parse().unwrap()
+    let mut headers = vec![("Host", host)];
+    headers.extend(extra.split("\r\n").filter_map(|line| line.split_once(": ")));
+    common::raw(addr, "GET", path, &headers, b"").status
 }
 
 #[test]

@@ -57,11 +57,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
     if !optional("EVCXR", present, missing) {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     // evcxr and the runtime process it starts share the guard's process group.
     let mut guard = Guard::spawn(
         Command::new("evcxr")

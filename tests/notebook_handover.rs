@@ -23,11 +23,7 @@ fn launch_returns_and_a_relaunch_takes_over_the_address() {
     std::env::set_var("EVCXR_IS_RUNTIME", "1");
     std::env::remove_var("WEBHOOK_SECRET");
     std::env::set_var("HOOKSERVER_HOST", "127.0.0.1");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     // A chosen port: a relaunch would fail with "address in use" if the previous server
     // were still listening.
     std::env::set_var("HOOKSERVER_PORT", port.to_string());

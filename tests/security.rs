@@ -121,11 +121,7 @@ fn without_a_secret_the_deliveries_stay_on_this_machine() {
 #[test]
 fn on_a_space_without_a_secret_the_deliveries_are_not_public() {
     // The bot as it runs on a Space (its proxy in front), reached on loopback.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let bot = Bot::start(
         "trigger_training",
         &[

@@ -49,11 +49,7 @@ fn deliver(port: u16) -> Option<u16> {
 
 #[test]
 fn sigterm_under_load_loses_no_acknowledged_delivery() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let server = std::thread::spawn(move || {
         WebhooksServer::new()
             .webhook_secret("")

@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::free_port;
 use hookserver::{webhook_endpoint, WebhooksServer};
 
 static STARTED: Mutex<Option<mpsc::Sender<()>>> = Mutex::new(None);
@@ -20,14 +20,6 @@ async fn slow() -> &'static str {
     }
     hookserver::actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     "done"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn signal_self(signal: &str) {

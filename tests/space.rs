@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::bot::Bot;
-use common::{get, hub_sample, post};
+use common::{free_port, get, hub_sample, post};
 
 fn space_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/space")
@@ -89,14 +89,6 @@ fn prepare_lays_out_a_space_repository() {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Whether something answers on `127.0.0.2:port`: only a server listening on every
 /// address (0.0.0.0) does; one on 127.0.0.1 does not.
 fn answers_on_another_address(port: u16) -> bool {

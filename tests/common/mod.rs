@@ -16,6 +16,8 @@ pub struct Reply {
     pub body: String,
     pub content_type: Option<String>,
     pub allow: Option<String>,
+    /// Every header, names lowercase.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -23,14 +25,33 @@ impl Reply {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
     }
+
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
+/// A client that follows no redirect and treats no status as an error.
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .timeout_global(Some(Duration::from_secs(20)))
         .build()
         .into()
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Sends `method url` with `body` and `headers`.
@@ -40,7 +61,7 @@ pub fn send(method: &str, url: &str, body: &[u8], headers: &[(&str, &str)]) -> R
         builder = builder.header(*name, *value);
     }
     let agent = agent();
-    let result = if body.is_empty() && method != "POST" {
+    let result = if body.is_empty() && matches!(method, "GET" | "HEAD" | "DELETE" | "OPTIONS") {
         agent.run(builder.body(()).unwrap())
     } else {
         agent.run(builder.body(body.to_vec()).unwrap())
@@ -54,11 +75,22 @@ pub fn send(method: &str, url: &str, body: &[u8], headers: &[(&str, &str)]) -> R
     };
     let content_type = header("content-type");
     let allow = header("allow");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     Reply {
         status: response.status().as_u16(),
         body: response.body_mut().read_to_string().unwrap_or_default(),
         content_type,
         allow,
+        headers,
     }
 }
 
