@@ -59,52 +59,66 @@ fn write_stderr(bytes: &[u8]) {
     let _ = io::stderr().lock().write_all(bytes);
 }
 
+/// How long a line's timestamp is: `2026-11-28T03:45:55.123456Z`.
+const TIME_LEN: usize = 27;
+
 /// The timestamp a log line starts with (past a colour code), or `None` for a line that
-/// continues the one before it.
+/// continues the one before it (it does not start with a digit).
 fn line_time(line: &[u8]) -> Option<&[u8]> {
     let mut rest = line;
     if rest.first() == Some(&0x1b) {
-        let end = rest.iter().position(|b| *b == b'm')?;
+        let end = rest.iter().take(16).position(|b| *b == b'm')?;
         rest = &rest[end + 1..];
     }
     if !rest.first().is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    let end = rest
-        .iter()
-        .position(|b| *b == b' ' || *b == 0x1b)
-        .unwrap_or(rest.len());
-    Some(&rest[..end])
+    Some(&rest[..rest.len().min(TIME_LEN)])
+}
+
+/// The length of the entry `chunk` starts with: its first line and the lines that
+/// continue it (those without a timestamp of their own).
+fn entry_len(chunk: &[u8]) -> usize {
+    let mut end = memchr::memchr(b'\n', chunk).map_or(chunk.len(), |at| at + 1);
+    while end < chunk.len() && !matches!(chunk[end], b'0'..=b'9' | 0x1b) {
+        end = memchr::memchr(b'\n', &chunk[end..]).map_or(chunk.len(), |at| end + at + 1);
+    }
+    end
 }
 
 /// The lines of `chunks` (each in order already) merged by timestamp, stably; with a
-/// `cut`, the lines stamped after it come back apart, still in order.
+/// `cut`, the lines stamped after it come back apart, still in order. One pass over the
+/// lines: a merge, not a sort.
 fn ordered(chunks: &[Vec<u8>], cut: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
-    // One entry per line, with the lines that continue it: (time, chunk, start, end).
-    let mut entries: Vec<(&[u8], usize, usize, usize)> = Vec::new();
-    for (index, chunk) in chunks.iter().enumerate() {
-        let mut start = 0;
-        while start < chunk.len() {
-            let end = chunk[start..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(chunk.len(), |at| start + at + 1);
-            match (line_time(&chunk[start..end]), entries.last_mut()) {
-                (None, Some(last)) if last.1 == index => last.3 = end,
-                (time, _) => entries.push((time.unwrap_or_default(), index, start, end)),
-            }
-            start = end;
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rests: Vec<&[u8]> = chunks
+        .iter()
+        .filter(|chunk| !chunk.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    let later_than_cut = |entry: &[u8]| match (cut, line_time(entry)) {
+        (Some(cut), Some(time)) => time > cut,
+        _ => false,
+    };
     let mut ready = Vec::new();
     let mut later = Vec::new();
-    for (time, index, start, end) in entries {
-        let out = match cut {
-            Some(cut) if time > cut => &mut later,
-            _ => &mut ready,
+    // A merge: each time, the entry with the earliest time among the chunks' next ones.
+    while !rests.is_empty() {
+        let earliest = (0..rests.len())
+            .min_by_key(|&i| line_time(rests[i]).unwrap_or_default())
+            .unwrap_or(0);
+        let rest = rests[earliest];
+        let len = entry_len(rest);
+        let out = if later_than_cut(rest) {
+            &mut later
+        } else {
+            &mut ready
         };
-        out.extend_from_slice(&chunks[index][start..end]);
+        out.extend_from_slice(&rest[..len]);
+        if len == rest.len() {
+            rests.swap_remove(earliest);
+        } else {
+            rests[earliest] = &rest[len..];
+        }
     }
     (ready, later)
 }

@@ -7,6 +7,10 @@ use subtle::ConstantTimeEq;
 /// The name of the header that carries the secret (matched in any case).
 pub const SECRET_HEADER: &str = "x-webhook-secret";
 
+/// [`SECRET_HEADER`] as a header name, parsed once.
+pub(crate) const SECRET_HEADER_NAME: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static(SECRET_HEADER);
+
 /// The query parameter that may carry the secret instead of the header.
 pub const SECRET_QUERY_PARAM: &str = "secret";
 

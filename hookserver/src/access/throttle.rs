@@ -116,8 +116,8 @@ struct Budget {
 #[derive(Debug)]
 pub(crate) struct Throttle {
     epoch: Instant,
-    /// Milliseconds after `epoch` until which some address may be throttled: a right
-    /// delivery looks no further while it is past.
+    /// Milliseconds after `epoch` until which some address may be throttled, or 0 when
+    /// none is: a right delivery then looks no further (not even at the clock).
     throttled_until_ms: AtomicU64,
     budgets: Mutex<HashMap<u128, Budget>>,
 }
@@ -139,8 +139,19 @@ impl Throttle {
 
     /// `Err(wait)` while `client` has spent its budget: refuse without comparing.
     pub(crate) fn check(&self, client: impl FnOnce() -> Option<IpAddr>) -> Result<(), Duration> {
+        let until = self.throttled_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return Ok(());
+        }
         let now = Instant::now();
-        if self.ms(now) >= self.throttled_until_ms.load(Ordering::Relaxed) {
+        if self.ms(now) >= until {
+            // Every throttling ended; one that began meanwhile raised `until` and keeps it.
+            let _ = self.throttled_until_ms.compare_exchange(
+                until,
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             return Ok(());
         }
         let Some(ip) = client() else { return Ok(()) };
@@ -193,7 +204,7 @@ impl Throttle {
                     "too many wrong secrets: refusing this address (429) until its budget refills"
                 );
             }
-            let until = self.ms(now + wait);
+            let until = self.ms(now + wait).max(1);
             self.throttled_until_ms.fetch_max(until, Ordering::Relaxed);
         }
     }

@@ -92,14 +92,37 @@ impl DeliveryLog {
             let (record, response) = Record::new(id, incoming, response, Vec::new());
             return (response, Arc::new(record));
         }
-        // Once the log is full, a record reuses the buffer of one that left it: recording a
-        // delivery allocates nothing but the record.
-        let data = self.lock().spare.pop().unwrap_or_default();
-        let (record, response) = Record::new(id, incoming, response, data);
-        let record = Arc::new(record);
+        // Once the log is full, the record that leaves it becomes the new one when nothing
+        // else holds it (a live view or an API call may, for a moment): recording a delivery
+        // then allocates nothing. Else a spare buffer is reused.
+        let reusable = |old: &Arc<Record>| Arc::strong_count(old) == 1 && Arc::weak_count(old) == 0;
+        let (leaving, spare) = {
+            let mut kept = self.lock();
+            match kept.records.front() {
+                Some(old) if kept.records.len() >= self.capacity && reusable(old) => {
+                    (kept.records.pop_front(), None)
+                }
+                _ => (None, kept.spare.pop()),
+            }
+        };
+        // Out of the queue, the leaving record is ours alone: rewritten in place.
+        let (record, response) = match leaving {
+            Some(mut old) if reusable(&old) => {
+                let slot = Arc::get_mut(&mut old).expect("held by no one else");
+                let data = std::mem::take(&mut slot.data);
+                let (record, response) = Record::new(id, incoming, response, data);
+                *slot = record;
+                (old, response)
+            }
+            _ => {
+                let (record, response) =
+                    Record::new(id, incoming, response, spare.unwrap_or_default());
+                (Arc::new(record), response)
+            }
+        };
         {
-            // One lock for the push and the pops: the log never holds more than its
-            // capacity, even for a moment.
+            // The push and any pop under one lock: the log never holds more than its
+            // capacity, even when two workers record at once.
             let mut kept = self.lock();
             kept.records.push_back(Arc::clone(&record));
             while kept.records.len() > self.capacity {

@@ -153,39 +153,42 @@ impl Record {
         let body = incoming
             .body
             .map_or(&[][..], |body| &body[..body.len().min(KEPT_BODY)]);
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map_or(&[][..], |v| cut(v.as_bytes(), KEPT_CONTENT_TYPE))
-            .to_vec();
         // The answer's bytes, when the body is in one piece (not a stream).
         let (head, answer) = response.into_parts();
-        let (response, answer) = match answer.try_into_bytes() {
-            Ok(bytes) => (head.set_body(BoxBody::new(bytes.clone())), Some(bytes)),
-            Err(answer) => (head.set_body(answer), None),
+        let (answer, streamed) = match answer.try_into_bytes() {
+            Ok(bytes) => (bytes, None),
+            Err(stream) => (Bytes::new(), Some(stream)),
         };
-        let kept_answer = answer
-            .as_ref()
-            .map_or(&[][..], |bytes| cut(bytes, KEPT_ANSWER));
+        let content_type = head
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(&[][..], |v| cut(v.as_bytes(), KEPT_CONTENT_TYPE));
+        let kept_answer = cut(&answer, KEPT_ANSWER);
         let headers_limit = if incoming.body.is_some() {
             KEPT_HEADERS
         } else {
             KEPT_REFUSED_HEADERS
         };
-        let headers_len = packed_len(incoming.headers, headers_limit);
         // Exactly what is kept: the buffer never holds more than `RECORD_BOUND`.
         if data.capacity() > RECORD_BOUND {
             data = Vec::new();
         }
         data.clear();
-        data.reserve_exact(headers_len + body.len() + content_type.len() + kept_answer.len());
+        // Room for the most headers kept (not counted first: a pass over them costs as much
+        // as packing them); a buffer reused from an earlier record has it already.
+        data.reserve_exact(headers_limit + body.len() + content_type.len() + kept_answer.len());
         let headers_cut = !pack(incoming.headers, headers_limit, &mut data);
         let headers_end = data.len();
         data.extend_from_slice(body);
         let body_end = data.len();
-        data.extend_from_slice(&content_type);
+        data.extend_from_slice(content_type);
         let answer_start = data.len();
         data.extend_from_slice(kept_answer);
+        let answer_len = streamed.is_none().then_some(answer.len());
+        let response = match streamed {
+            None => head.set_body(BoxBody::new(answer)),
+            Some(stream) => head.set_body(stream),
+        };
         let record = Record {
             id,
             received: incoming.started,
@@ -215,7 +218,7 @@ impl Record {
             body_len: incoming.body.map(Bytes::len),
             status,
             duration: incoming.duration,
-            answer_len: answer.as_ref().map(Bytes::len),
+            answer_len,
             info: kept_info(incoming.info),
         };
         (record, response)
@@ -343,19 +346,6 @@ impl Record {
             redeliverable: self.body_complete() && self.endpoint.is_some(),
         }
     }
-}
-
-/// The length [`pack`] gives `headers` within `limit`.
-fn packed_len(headers: &HeaderMap, limit: usize) -> usize {
-    let mut len = 0;
-    for (name, value) in headers {
-        let line = name.as_str().len() + value.len() + 2;
-        if len + line > limit {
-            break;
-        }
-        len += line;
-    }
-    len
 }
 
 /// Appends a copy of the headers, `name:value\n` each (a name has no `:`, a value no

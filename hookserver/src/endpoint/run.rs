@@ -1,7 +1,10 @@
 //! Running a handler: guarded against panics, within the handler timeout. A delivery, a
 //! test delivery and a replay all go through here.
 
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, ResponseError};
@@ -18,11 +21,15 @@ pub(crate) async fn run_handler(
     delivery: &Delivery,
     timeout: Option<Duration>,
 ) -> HttpResponse {
-    let guarded = AssertUnwindSafe((endpoint.handler)(delivery)).catch_unwind();
+    let mut guarded = pin!(AssertUnwindSafe((endpoint.handler)(delivery)).catch_unwind());
     let answered = match timeout {
-        Some(limit) => actix_web::rt::time::timeout(limit, guarded)
-            .await
-            .map_err(|_| limit),
+        // Most handlers answer at their first poll: they cost no timer.
+        Some(limit) => match poll_fn(|cx| Poll::Ready(guarded.as_mut().poll(cx))).await {
+            Poll::Ready(answer) => Ok(answer),
+            Poll::Pending => actix_web::rt::time::timeout(limit, guarded)
+                .await
+                .map_err(|_| limit),
+        },
         None => Ok(guarded.await),
     };
     match answered {

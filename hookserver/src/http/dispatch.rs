@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
-use crate::access::secret::{SecretCheck, SECRET_HEADER};
+use crate::access::secret::{SecretCheck, SECRET_HEADER_NAME};
 use crate::access::throttle::{retry_after_secs, Guess};
 use crate::deliveries::{Incoming, Kind};
 use crate::endpoint::delivery::Delivery;
@@ -14,7 +14,7 @@ use crate::endpoint::run::run_handler;
 use crate::endpoint::Endpoint;
 use crate::http::body::{drain, read_limited};
 use crate::http::Shared;
-use crate::rejection::{Rejection, NOSNIFF};
+use crate::rejection::Rejection;
 
 /// Every request under `/webhooks/`: checked, run, logged in one line and recorded.
 pub(super) async fn dispatch(
@@ -24,11 +24,10 @@ pub(super) async fn dispatch(
 ) -> HttpResponse {
     let started = Instant::now();
     let Outcome {
-        mut response,
+        response,
         read,
         endpoint,
     } = deliver(&req, payload, &shared, started).await;
-    response.headers_mut().insert(NOSNIFF.0, NOSNIFF.1);
     let elapsed = started.elapsed();
     let logged = crate::logging::delivery_enabled_for(response.status().as_u16());
     let recorded = shared.deliveries.capacity() > 0;
@@ -96,14 +95,11 @@ async fn deliver<'s>(
     started: Instant,
 ) -> Outcome<'s> {
     let limit = shared.body_limit;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let seen = Seen::of(req);
+    let declared = seen.declared;
     // 1. The secret, before anything else: the body is not read (nor parsed) without it.
     // 2. The route and the method.
-    let endpoint = match check_request(req, shared) {
+    let endpoint = match check_request(req, &seen, shared) {
         Ok(endpoint) => endpoint,
         Err(rejection) => {
             // Answered without the body: read it off the connection (unparsed, within the
@@ -147,24 +143,50 @@ async fn deliver<'s>(
     }
 }
 
-/// Whether a browser sent the request from a web page: the Hub's sender never sends
-/// `Origin` nor `Sec-Fetch-Site`, and a page must not fire a webhook (secret or not).
-fn cross_site(req: &HttpRequest) -> Option<&'static str> {
-    let headers = req.headers();
-    if headers.contains_key(header::ORIGIN) {
-        return Some("a web page's request (Origin) cannot call a webhook");
-    }
-    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
-        Some(b"cross-site" | b"same-site") => {
-            Some("a web page's request (Sec-Fetch-Site) cannot call a webhook")
+/// What the checks of a delivery read from its headers, in one pass over them (a
+/// look-up by name costs as much as a pass over a delivery's few headers).
+#[derive(Default)]
+struct Seen<'r> {
+    /// A browser's mark of a request from a web page: `Origin`, or `Sec-Fetch-Site` of
+    /// `cross-site`/`same-site` (the Hub's sender sends neither).
+    cross_site: Option<&'static str>,
+    /// The `X-Webhook-Secret` header, and whether it came more than once.
+    secret: Option<&'r [u8]>,
+    secret_repeated: bool,
+    /// The declared `Content-Length`.
+    declared: Option<u64>,
+}
+
+impl<'r> Seen<'r> {
+    fn of(req: &'r HttpRequest) -> Self {
+        const SEC_FETCH_SITE: &str = "sec-fetch-site";
+        let mut seen = Seen::default();
+        for (name, value) in req.headers() {
+            if *name == header::CONTENT_LENGTH {
+                seen.declared = value.to_str().ok().and_then(|v| v.parse().ok());
+            } else if *name == SECRET_HEADER_NAME {
+                seen.secret_repeated |= seen.secret.is_some();
+                seen.secret = Some(value.as_bytes());
+            } else if *name == header::ORIGIN {
+                seen.cross_site = Some("a web page's request (Origin) cannot call a webhook");
+            } else if name.as_str() == SEC_FETCH_SITE
+                && matches!(value.as_bytes(), b"cross-site" | b"same-site")
+            {
+                seen.cross_site =
+                    Some("a web page's request (Sec-Fetch-Site) cannot call a webhook");
+            }
         }
-        _ => None,
+        seen
     }
 }
 
 /// The secret (throttled per client address), the route and the method of a delivery.
-fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoint, Rejection> {
-    if let Some(why) = cross_site(req) {
+fn check_request<'s>(
+    req: &HttpRequest,
+    seen: &Seen<'_>,
+    shared: &'s Shared,
+) -> Result<&'s Endpoint, Rejection> {
+    if let Some(why) = seen.cross_site {
         return Err(Rejection::CrossSite(why.to_owned()));
     }
     if let Some(secret) = &shared.secret {
@@ -173,13 +195,11 @@ fn check_request<'s>(req: &HttpRequest, shared: &'s Shared) -> Result<&'s Endpoi
                 retry_after: retry_after_secs(wait),
             });
         }
-        let mut headers = req.headers().get_all(SECRET_HEADER);
-        let header = headers.next().map(|v| v.as_bytes());
         // A repeated secret header is ambiguous: refused, whatever its values.
-        let check = if headers.next().is_some() {
+        let check = if seen.secret_repeated {
             SecretCheck::Wrong
         } else {
-            secret.check(header, req.query_string())
+            secret.check(seen.secret, req.query_string())
         };
         match check {
             SecretCheck::Valid => {}

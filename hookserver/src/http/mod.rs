@@ -6,7 +6,6 @@
 pub(crate) mod body;
 mod dispatch;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +18,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use crate::access::secret::Secret;
 use crate::access::throttle::{Proxies, Throttle};
 use crate::deliveries::DeliveryLog;
-use crate::endpoint::Endpoint;
+use crate::endpoint::Table;
 use crate::rejection::{json_error, NOSNIFF};
 
 /// What every worker shares: the routing table, the secret and the limits, the delivery
 /// log, and the throttle on wrong secrets.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) table: HashMap<Box<str>, Endpoint>,
+    pub(crate) table: Table,
     pub(crate) secret: Option<Secret>,
     pub(crate) body_limit: usize,
     pub(crate) body_timeout: Duration,
