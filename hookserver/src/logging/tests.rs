@@ -1,0 +1,155 @@
+use super::*;
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Lines of every level, with plain, quoted, escaped and non-ASCII values.
+fn lines() -> Vec<DeliveryLine<'static>> {
+    let mut lines = Vec::new();
+    for (scope, action) in [
+        ("repo", "update"),
+        ("-", "-"),
+        ("say \"hi\"", "back\\slash"),
+        ("\u{1b}[31mred", "tab\there\n"),
+        ("ünïcödé", "日本"),
+        ("", " "),
+    ] {
+        for (status, latency_us) in [(200, 12), (204, 0), (403, u64::MAX), (422, 7), (500, 1)] {
+            lines.push(DeliveryLine {
+                path: "/webhooks/a",
+                status,
+                latency_us,
+                scope,
+                action,
+            });
+        }
+    }
+    lines
+}
+
+/// Each line without its timestamp, after checking the timestamp is RFC 3339 in
+/// microseconds.
+fn without_time(log: &[u8]) -> Vec<String> {
+    String::from_utf8(log.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (time, rest) = line.split_once(' ').unwrap();
+            assert_eq!(time.len(), "2026-11-28T03:45:55.123456Z".len(), "{line}");
+            humantime::parse_rfc3339(time).unwrap();
+            rest.to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_direct_line_is_what_the_full_format_writes() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    // Without hookserver's subscriber, `delivery` logs a `tracing` event.
+    tracing::subscriber::with_default(subscriber, || {
+        for line in lines() {
+            delivery(&line);
+        }
+    });
+    let full = without_time(&captured.0.lock().unwrap());
+    let mut direct = Vec::new();
+    for line in lines() {
+        format_delivery(&mut direct, SystemTime::now(), &line);
+    }
+    let direct = without_time(&direct);
+    assert_eq!(full.len(), 30);
+    assert_eq!(direct, full);
+    assert_eq!(
+        direct[0],
+        r#" INFO hookserver::delivery: delivery path=/webhooks/a status=200 latency_us=12 scope="repo" action="update""#
+    );
+}
+
+#[test]
+fn timestamps_are_humantime_s_to_the_microsecond() {
+    let base = humantime::parse_rfc3339("2026-11-28T03:45:55Z").unwrap();
+    for offset_us in [
+        0,
+        1,
+        999_999,
+        1_000_000,
+        1_000_001,
+        59_123_456,
+        86_400_000_007,
+    ] {
+        let now = base + std::time::Duration::from_micros(offset_us);
+        let mut out = Vec::new();
+        timestamp(&mut out, now);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            humantime::format_rfc3339_micros(now).to_string()
+        );
+    }
+    let before_1970 = SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(1);
+    let mut out = Vec::new();
+    timestamp(&mut out, before_1970);
+    assert_eq!(out, b"<unknown time>");
+}
+
+#[test]
+fn lines_leave_in_time_order_and_later_ones_wait() {
+    let a = b"2026-11-28T03:45:55.000001Z  INFO a1\n2026-11-28T03:45:55.000004Z  INFO a2\n  continued\n".to_vec();
+    let b =
+        b"2026-11-28T03:45:55.000002Z  INFO b1\n2026-11-28T03:45:55.000009Z  INFO b2\n".to_vec();
+    let colour = b"\x1b[2m2026-11-28T03:45:55.000003Z\x1b[0m  INFO c1\n".to_vec();
+    let (ready, later) = ordered(&[a.clone(), b.clone(), colour], None);
+    let text = String::from_utf8(ready).unwrap();
+    let order: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(order, ["a1", "b1", "c1", "a2", "continued", "b2"]);
+    assert!(later.is_empty());
+    let (ready, later) = ordered(&[a, b], Some(b"2026-11-28T03:45:55.000004Z"));
+    assert!(String::from_utf8(ready)
+        .unwrap()
+        .ends_with("a2\n  continued\n"));
+    assert_eq!(later, b"2026-11-28T03:45:55.000009Z  INFO b2\n");
+}
+
+#[test]
+fn a_filtered_out_line_is_not_written() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for line in lines() {
+            delivery(&line);
+        }
+    });
+    let written = without_time(&captured.0.lock().unwrap());
+    assert_eq!(written.len(), 18, "only WARN and ERROR: {written:?}");
+    assert!(written.iter().all(|line| !line.starts_with(" INFO")));
+}
