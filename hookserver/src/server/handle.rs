@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::logging::say;
 
 /// A server running in the background, from
-/// [`WebhooksServer::launch_background`].
+/// [`WebhooksServer::launch_background`](crate::WebhooksServer::launch_background).
 ///
 /// Dropping it leaves the server running; [`stop`](Self::stop) stops it.
 ///
@@ -81,7 +81,7 @@ impl ServerHandle {
     }
 
     /// Blocks until the server stops (after SIGINT or SIGTERM, for a server from
-    /// [`WebhooksServer::launch`]).
+    /// [`WebhooksServer::launch`](crate::WebhooksServer::launch)).
     pub(crate) fn wait(self) -> Result<()> {
         match self.thread.join() {
             Ok(Ok(())) => Ok(()),
