@@ -207,6 +207,7 @@ impl WebhookPayload {
     /// let err = WebhookPayload::from_slice(b"[1, 2]").unwrap_err();
     /// assert!(matches!(err, Rejection::Invalid { ref path, .. } if path == "."));
     /// ```
+    #[inline]
     pub fn from_slice(body: &[u8]) -> Result<Self, crate::Rejection> {
         // serde would take a JSON array for a struct, field by field: the Hub sends an object.
         let first = body

@@ -122,6 +122,7 @@ impl Rejection {
     }
 
     /// Parses `body` as JSON into `T`, or says why it cannot.
+    #[inline]
     pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Self> {
         serde_json::from_slice(body).map_err(|err| Self::from_json_error::<T>(body, &err))
     }

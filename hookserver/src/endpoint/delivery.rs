@@ -105,6 +105,7 @@ impl Delivery {
 
     /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
     /// (The type test is resolved at compile time, for each `T`.)
+    #[inline]
     fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
         fn cast<T: 'static, U: 'static>(
             read: Result<U, Rejection>,
@@ -155,6 +156,7 @@ pub(crate) trait FromDelivery: Sized {
 }
 
 impl FromDelivery for WebhookPayload {
+    #[inline]
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
         let payload = WebhookPayload::from_slice(&delivery.body)?;
         // The payload is parsed here once: the log line and the delivery log read this.

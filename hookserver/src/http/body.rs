@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actix_web::web::{self, Bytes};
+use actix_web::web::{self, Bytes, BytesMut};
 
 use crate::rejection::Rejection;
 
@@ -14,12 +14,40 @@ pub(crate) async fn read_limited(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Rejection> {
-    match actix_web::rt::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
-        Ok(Ok(Ok(body))) => Ok(body),
-        Ok(Ok(Err(err))) => Err(Rejection::BodyRead(err.to_string())),
-        Ok(Err(_)) => Err(Rejection::TooLarge { limit }),
+    match actix_web::rt::time::timeout(timeout, collect(payload, limit)).await {
+        Ok(read) => read,
         Err(_) => Err(Rejection::BodyTimeout(timeout)),
     }
+}
+
+/// The body's chunks, within `limit` bytes. A body that came in one chunk (a delivery
+/// usually does) is that chunk, not a copy.
+async fn collect(mut payload: web::Payload, limit: usize) -> Result<Bytes, Rejection> {
+    use futures_util::StreamExt;
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut len = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| Rejection::BodyRead(err.to_string()))?;
+        len = len.saturating_add(chunk.len());
+        if len > limit {
+            return Err(Rejection::TooLarge { limit });
+        }
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&chunk),
+            (None, Some(earlier)) => {
+                let mut both = BytesMut::with_capacity(len);
+                both.extend_from_slice(&earlier);
+                both.extend_from_slice(&chunk);
+                joined = Some(both);
+            }
+            (None, None) => first = Some(chunk),
+        }
+    }
+    Ok(match joined {
+        Some(joined) => joined.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 /// Reads a body that will not be used, without keeping it, when its declared length is
