@@ -225,15 +225,35 @@ fn is_https(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
 
+/// The form of a login or a logout, sent from the dashboard's own page.
+async fn form_of(
+    req: &HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+    dashboard: &Dashboard,
+) -> Result<Vec<(String, String)>, ApiError> {
+    same_origin(req, dashboard)?;
+    let body = read_body(payload, FORM_LIMIT, shared).await?;
+    Ok(form_urlencoded::parse(&body).into_owned().collect())
+}
+
+/// The session cookie, as a login sets it and a logout removes it.
+fn session_cookie(req: &HttpRequest, value: String) -> Cookie<'static> {
+    Cookie::build(session_cookie_name(req), value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(is_https(req))
+        .finish()
+}
+
 pub(super) async fn login(
     req: HttpRequest,
     payload: web::Payload,
     shared: web::Data<Shared>,
     dashboard: web::Data<Dashboard>,
 ) -> ApiResult {
-    same_origin(&req, &dashboard)?;
-    let body = read_body(payload, FORM_LIMIT, &shared).await?;
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let form = form_of(&req, payload, &shared, &dashboard).await?;
     let next = next_page(&form);
     let Some(secret) = &shared.secret else {
         return Ok(see_other(next).finish());
@@ -278,13 +298,8 @@ pub(super) async fn login(
     let max_age = actix_web::cookie::time::Duration::seconds(
         i64::try_from(dashboard.sessions.ttl().as_secs()).unwrap_or(i64::MAX),
     );
-    let cookie = Cookie::build(session_cookie_name(&req), id)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(is_https(&req))
-        .max_age(max_age)
-        .finish();
+    let mut cookie = session_cookie(&req, id);
+    cookie.set_max_age(max_age);
     Ok(see_other(next).cookie(cookie).finish())
 }
 
@@ -294,18 +309,11 @@ pub(super) async fn logout(
     shared: web::Data<Shared>,
     dashboard: web::Data<Dashboard>,
 ) -> ApiResult {
-    same_origin(&req, &dashboard)?;
-    let body = read_body(payload, FORM_LIMIT, &shared).await?;
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let form = form_of(&req, payload, &shared, &dashboard).await?;
     if let Some(id) = session_id(&req) {
         dashboard.sessions.close(&id);
     }
-    let mut cookie = Cookie::build(session_cookie_name(&req), "")
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(is_https(&req))
-        .finish();
+    let mut cookie = session_cookie(&req, String::new());
     cookie.make_removal();
     Ok(see_other(next_page(&form)).cookie(cookie).finish())
 }
