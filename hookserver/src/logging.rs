@@ -322,6 +322,8 @@ pub(crate) fn delivery(line: &DeliveryLine<'_>) {
 /// `delivery` logs: `TIME  INFO hookserver::delivery: delivery path=/webhooks/x status=200
 /// latency_us=12 scope="repo" action="update"`.
 pub fn format_delivery(out: &mut Vec<u8>, now: SystemTime, line: &DeliveryLine<'_>) {
+    // One reservation for the whole line (the fixed parts take under 120 bytes).
+    out.reserve(128 + line.path.len() + line.scope.len() + line.action.len());
     timestamp(out, now);
     out.extend_from_slice(match line.level() {
         Level::INFO => b"  INFO ",
@@ -382,9 +384,10 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
 
 /// `value` as `{:?}` writes it: between double quotes, escaped where needed.
 fn quoted(out: &mut Vec<u8>, value: &str) {
+    // Printable ASCII but `"` and `\` is written as it is (a scope or an action always is).
     let plain = value
         .bytes()
-        .all(|byte| (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\');
+        .all(|byte| matches!(byte, b' ' | b'!' | b'#'..=b'[' | b']'..=b'~'));
     if plain {
         out.push(b'"');
         out.extend_from_slice(value.as_bytes());

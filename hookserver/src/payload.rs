@@ -230,32 +230,56 @@ impl WebhookPayload {
 }
 
 /// What the log line and the delivery log show of a delivery, read from its body once:
-/// from the `WebhookPayload` a handler parsed, or else from the body alone.
+/// from the `WebhookPayload` a handler parsed, or else from the body alone. Scope, action
+/// and repository name sit in one buffer (one allocation), each cut to [`EventInfo::MAX`]
+/// bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct EventInfo {
-    /// `event.action`.
-    pub(crate) action: Option<Action>,
-    /// `event.scope`.
-    pub(crate) scope: Option<String>,
-    /// `repo.name`.
-    pub(crate) repo: Option<String>,
+    /// The three texts, one after the other.
+    text: String,
+    /// Where each ends in `text`, or `None` when the body does not say.
+    ends: [Option<u16>; 3],
 }
 
 impl EventInfo {
+    /// The most bytes kept of each text.
+    pub(crate) const MAX: usize = 256;
+
+    fn new(scope: Option<&str>, action: Option<&str>, repo: Option<&str>) -> Self {
+        fn cut(text: &str) -> &str {
+            let mut end = text.len().min(EventInfo::MAX);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            &text[..end]
+        }
+        let parts = [scope.map(cut), action.map(cut), repo.map(cut)];
+        let mut text = String::with_capacity(parts.iter().flatten().map(|p| p.len()).sum());
+        let mut ends = [None; 3];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            if let Some(part) = part {
+                text.push_str(part);
+                // At most 3 × 256 bytes: the offset fits.
+                *end = u16::try_from(text.len()).ok();
+            }
+        }
+        EventInfo { text, ends }
+    }
+
     /// What a parsed payload says.
     pub(crate) fn of(payload: &WebhookPayload) -> Self {
-        EventInfo {
-            action: Some(payload.event.action.clone()),
-            scope: Some(payload.event.scope.clone()),
-            repo: Some(payload.repo.name.clone()),
-        }
+        Self::new(
+            Some(&payload.event.scope),
+            Some(payload.event.action.as_str()),
+            Some(&payload.repo.name),
+        )
     }
 
     /// What a body says, where it says it (any JSON; nothing for other bytes).
     pub(crate) fn read(body: &[u8]) -> Self {
         #[derive(Deserialize)]
         struct Event {
-            action: Option<Action>,
+            action: Option<String>,
             scope: Option<String>,
         }
         #[derive(Deserialize)]
@@ -273,14 +297,41 @@ impl EventInfo {
                     .event
                     .map(|event| (event.action, event.scope))
                     .unwrap_or_default();
-                EventInfo {
-                    action,
-                    scope,
-                    repo: body.repo.and_then(|repo| repo.name),
-                }
+                let repo = body.repo.and_then(|repo| repo.name);
+                Self::new(scope.as_deref(), action.as_deref(), repo.as_deref())
             }
             Err(_) => EventInfo::default(),
         }
+    }
+
+    fn part(&self, index: usize) -> Option<&str> {
+        let end = usize::from(self.ends[index]?);
+        let start = self.ends[..index]
+            .iter()
+            .rev()
+            .find_map(|end| *end)
+            .map_or(0, usize::from);
+        self.text.get(start..end)
+    }
+
+    /// `event.scope`.
+    pub(crate) fn scope(&self) -> Option<&str> {
+        self.part(0)
+    }
+
+    /// `event.action`.
+    pub(crate) fn action(&self) -> Option<&str> {
+        self.part(1)
+    }
+
+    /// `repo.name`.
+    pub(crate) fn repo(&self) -> Option<&str> {
+        self.part(2)
+    }
+
+    /// The memory it holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.text.capacity()
     }
 }
 

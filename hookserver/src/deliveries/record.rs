@@ -51,7 +51,7 @@ pub const KEPT_REFUSED_HEADERS: usize = 2 * 1024;
 const KEPT_LINE: usize = 2 * 1024;
 const KEPT_CONTENT_TYPE: usize = 256;
 /// How much of the scope, action and repository name read from a body is kept.
-const KEPT_META: usize = 256;
+const KEPT_META: usize = EventInfo::MAX;
 
 /// The most memory one record holds: its buffer, path, query, what was read from its
 /// body, and the record itself.
@@ -219,21 +219,14 @@ impl Record {
             status,
             duration: incoming.duration,
             answer_len,
-            info: kept_info(incoming.info),
+            info: incoming.info,
         };
         (record, response)
     }
 
     /// The memory this record holds (at most [`RECORD_BOUND`]).
     pub(crate) fn bytes(&self) -> usize {
-        let info = [&self.info.scope, &self.info.repo]
-            .iter()
-            .map(|s| s.as_ref().map_or(0, String::capacity))
-            .sum::<usize>()
-            + match &self.info.action {
-                Some(crate::Action::Other(other)) => other.capacity(),
-                _ => 0,
-            };
+        let info = self.info.bytes();
         std::mem::size_of::<Self>()
             + 2 * std::mem::size_of::<usize>()
             + self.data.capacity()
@@ -307,9 +300,9 @@ impl Record {
             kind: self.kind,
             replay_of: self.replay_of,
             endpoint: self.endpoint.as_deref().unwrap_or(self.path()),
-            scope: info.scope.as_deref(),
-            action: info.action.as_ref().map(crate::Action::as_str),
-            repo: info.repo.as_deref(),
+            scope: info.scope(),
+            action: info.action(),
+            repo: info.repo(),
             status: self.status,
             duration_ms: self.duration.as_secs_f64() * 1000.0,
         }
@@ -396,23 +389,6 @@ fn unpack(packed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// that a detail costs about what the kept body does, however deeply it nests.
 fn shown_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// `info` with each text cut to [`KEPT_META`] bytes.
-fn kept_info(mut info: EventInfo) -> EventInfo {
-    for text in [&mut info.scope, &mut info.repo].into_iter().flatten() {
-        if text.len() > KEPT_META {
-            let end = cut_str(text, KEPT_META).len();
-            text.truncate(end);
-            text.shrink_to_fit();
-        }
-    }
-    if let Some(crate::Action::Other(other)) = &info.action {
-        if other.len() > KEPT_META {
-            info.action = Some(crate::Action::Other(cut_str(other, KEPT_META).to_owned()));
-        }
-    }
-    info
 }
 
 /// A delivery in the list (`GET /api/deliveries`, and each live event).

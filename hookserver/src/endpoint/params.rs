@@ -195,9 +195,15 @@ impl<T: Serialize> Responder for Json<T> {
 /// 200 with `value` as JSON, or 500 if it cannot be serialized.
 pub(crate) fn json_response<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
     match serde_json::to_vec(value) {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(actix_web::http::header::ContentType::json())
-            .body(body),
+        Ok(body) => {
+            use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+            // A static header value: no media type to format and check per answer.
+            let mut response = HttpResponse::with_body(StatusCode::OK, body).map_into_boxed_body();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
         Err(err) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("the handler's answer could not be serialized to JSON: {err}"),

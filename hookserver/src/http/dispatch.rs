@@ -47,8 +47,8 @@ pub(super) async fn dispatch(
             status: response.status().as_u16(),
             // Whole microseconds: an integer formats much faster than a `Duration`.
             latency_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            scope: info.scope.as_deref().unwrap_or("-"),
-            action: info.action.as_ref().map_or("-", |a| a.as_str()),
+            scope: info.scope().unwrap_or("-"),
+            action: info.action().unwrap_or("-"),
         });
     }
     if !recorded {
