@@ -46,8 +46,8 @@ impl Drop for Guard {
     }
 }
 
-/// Whether `program` is an executable file in one of `PATH`'s folders (or, given as a
-/// path, whether that file exists).
+/// Where `program` is: a file in one of `PATH`'s folders (or, given as a
+/// path, that file if it exists).
 pub fn on_path(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return Path::new(program).is_file().then(|| PathBuf::from(program));

@@ -98,7 +98,7 @@ fn host_name(host: &str) -> &str {
 /// `localhost`, `127.0.0.0/8` or `[::1]`, and no proxy in between. A tunnel's requests
 /// arrive from loopback but name the tunnel's host; a page whose name someone pointed at
 /// 127.0.0.1 (DNS rebinding) names that name.
-pub(crate) fn is_local(req: &HttpRequest) -> bool {
+pub(super) fn is_local(req: &HttpRequest) -> bool {
     let headers = req.headers();
     if ["x-forwarded-for", "x-forwarded-host", "forwarded"]
         .iter()

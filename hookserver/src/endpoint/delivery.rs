@@ -12,11 +12,9 @@ use crate::endpoint::params::HttpRequest;
 use crate::payload::{EventInfo, WebhookPayload};
 use crate::rejection::{json_error, Rejection};
 
-/// The header that names a delivery on the Hub, the same on each retry and replay.
-pub(crate) const WEBHOOK_ID: &str = "webhook-id";
-
-/// One delivery on its way to a handler: the request, its whole body, when it arrived,
-/// its `Webhook-Id`, and what its payload says (read once, by the handler's `WebhookPayload` or on demand).
+/// One delivery on its way to a handler: the request (its headers, the Hub's `Webhook-Id`
+/// among them), its whole body, when it arrived, and what its payload says (read once, by
+/// the handler's `WebhookPayload` or on demand).
 /// The handler, the log line and the delivery log all read this one value.
 ///
 /// Generated code and [`Handler`](crate::Handler) implementations read their parameters
@@ -47,15 +45,6 @@ impl Delivery {
             started,
             info: OnceCell::new(),
         }
-    }
-
-    /// The Hub's `Webhook-Id` header: the same on every retry and replay of a delivery.
-    #[must_use]
-    pub fn webhook_id(&self) -> Option<&str> {
-        self.request
-            .headers()
-            .get(WEBHOOK_ID)
-            .and_then(|v| v.to_str().ok())
     }
 
     /// What the payload says, for the log line and the delivery log: from the handler's

@@ -226,6 +226,48 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_s_settings_come_from_the_environment_or_say_what_is_wrong() {
+        let c = resolve(
+            &WebhooksServer::empty(),
+            &[
+                ("HOOKSERVER_SESSION_TTL", "30m"),
+                ("HOOKSERVER_EVENT_STREAMS", "4"),
+                ("HOOKSERVER_TRUSTED_PROXIES", " 10.0.0.2, ::1 "),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.session_ttl, Duration::from_secs(1800));
+        assert_eq!(c.event_streams, 4);
+        assert_eq!(c.proxies.list.len(), 2);
+        assert!(!c.proxies.any);
+        let c = resolve(&WebhooksServer::empty(), &[("SPACE_ID", "me/bot")]).unwrap();
+        assert!(c.proxies.any, "on a Space every peer is the Hub's proxy");
+        for (name, value) in [
+            ("HOOKSERVER_SESSION_TTL", "forever"),
+            ("HOOKSERVER_EVENT_STREAMS", "-1"),
+            ("HOOKSERVER_TRUSTED_PROXIES", "10.0.0.2, proxy.example"),
+        ] {
+            let err = resolve(&WebhooksServer::empty(), &[(name, value)]).unwrap_err();
+            let err = err.to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        // The builder wins.
+        let built = WebhooksServer::empty()
+            .session_ttl(Duration::from_secs(5))
+            .event_streams(1)
+            .trusted_proxies(["10.9.9.9".parse().unwrap()]);
+        let c = resolve(&built, &[("HOOKSERVER_EVENT_STREAMS", "9")]).unwrap();
+        assert_eq!(
+            (c.session_ttl, c.event_streams),
+            (Duration::from_secs(5), 1)
+        );
+        assert_eq!(
+            c.proxies.list,
+            ["10.9.9.9".parse::<std::net::IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
     fn debug_redacts_the_secret() {
         let app = WebhooksServer::empty().webhook_secret("hunter2");
         assert!(!format!("{app:?}").contains("hunter2"));
