@@ -14,6 +14,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
         func,
         path,
         fn_name,
+        queued,
     } = endpoint;
     let ident = &func.sig.ident;
     let holder = format_ident!("__hookserver_endpoint_{}", fn_name);
@@ -22,6 +23,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
     let mut bindings = Vec::new();
     let mut arg_names = Vec::new();
     let mut checks = Vec::new();
+    let mut check_reads = Vec::new();
     for (index, arg) in func.sig.inputs.iter().enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
         let ty = &typed.ty;
@@ -32,12 +34,26 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                 ::hookserver::__private::plain_fn_handler_params_must_be_send::<#ty>();
             });
         }
-        bindings.push(quote_spanned! {ty_span=>
-            let #name: #ty = match __hookserver_delivery.param::<#ty>().await {
-                ::std::result::Result::Ok(value) => value,
-                ::std::result::Result::Err(response) => return response,
-            };
-        });
+        if *queued {
+            // Read from what was stored; a type that needs the live request does not
+            // implement `QueuedParam`, whose message says why.
+            bindings.push(quote_spanned! {ty_span=>
+                let #name: #ty = match ::hookserver::__private::queued_param::<#ty>(__hookserver_delivery) {
+                    ::std::result::Result::Ok(value) => value,
+                    ::std::result::Result::Err(response) => return response,
+                };
+            });
+            check_reads.push(quote_spanned! {ty_span=>
+                ::hookserver::__private::queued_param::<#ty>(__hookserver_delivery)?;
+            });
+        } else {
+            bindings.push(quote_spanned! {ty_span=>
+                let #name: #ty = match __hookserver_delivery.param::<#ty>().await {
+                    ::std::result::Result::Ok(value) => value,
+                    ::std::result::Result::Err(response) => return response,
+                };
+            });
+        }
         arg_names.push(name);
     }
 
@@ -61,10 +77,31 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => span,
     };
-    let reply = quote_spanned! {reply_span=>
-        (&&&::hookserver::__private::ReplyWrap::of(&__hookserver_ret))
-            .__hookserver_reply_kind()
-            .reply(__hookserver_ret, __hookserver_delivery)
+    let reply = if *queued {
+        quote_spanned! {reply_span=>
+            ::hookserver::__private::queued_outcome(__hookserver_ret)
+        }
+    } else {
+        quote_spanned! {reply_span=>
+            (&&&::hookserver::__private::ReplyWrap::of(&__hookserver_ret))
+                .__hookserver_reply_kind()
+                .reply(__hookserver_ret, __hookserver_delivery)
+        }
+    };
+    let (check_fn, queued_registration) = if *queued {
+        (
+            quote! {
+                fn __hookserver_check(
+                    __hookserver_delivery: &::hookserver::__private::Delivery,
+                ) -> ::std::result::Result<(), ::hookserver::actix_web::HttpResponse> {
+                    #(#check_reads)*
+                    ::std::result::Result::Ok(())
+                }
+            },
+            quote! { .queued(__hookserver_check) },
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
     };
 
     quote_spanned! {span=>
@@ -87,6 +124,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                     #reply
                 })
             }
+            #check_fn
             ::hookserver::__private::inventory::submit! {
                 ::hookserver::__private::Registration::new(
                     #path,
@@ -95,7 +133,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                     ::std::file!(),
                     ::std::line!(),
                     __hookserver_handler,
-                )
+                )#queued_registration
             }
         };
     }

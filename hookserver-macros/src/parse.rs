@@ -7,12 +7,16 @@ use syn::{Error, Lit, LitStr, Result, Token};
 
 mod kw {
     syn::custom_keyword!(path);
+    syn::custom_keyword!(queue);
 }
 
-/// What the attribute said: at most one path, with the literal kept for spans.
+/// What the attribute said: at most one path, with the literal kept for spans, and
+/// whether the endpoint is queued.
 #[derive(Default)]
 pub(crate) struct EndpointArgs {
     pub(crate) path: Option<LitStr>,
+    /// Where `queue` was written.
+    pub(crate) queue: Option<Span>,
 }
 
 impl EndpointArgs {
@@ -30,14 +34,24 @@ impl EndpointArgs {
         };
         while !input.is_empty() {
             match parse_one(input) {
-                Ok(given) => {
+                Ok(Given::Path { key_span, value }) => {
                     if args.path.is_some() {
                         push(Error::new(
-                            given.key_span,
+                            key_span,
                             "the path is given more than once; keep one `path = \"...\"` or one \"name\"",
                         ));
                     } else {
-                        args.path = Some(given.value);
+                        args.path = Some(value);
+                    }
+                }
+                Ok(Given::Queue(span)) => {
+                    if args.queue.is_some() {
+                        push(Error::new(
+                            span,
+                            "`queue` is given more than once; keep one",
+                        ));
+                    } else {
+                        args.queue = Some(span);
                     }
                 }
                 Err(err) => {
@@ -63,10 +77,10 @@ impl EndpointArgs {
     }
 }
 
-/// One argument: `"name"` or `path = "name"`.
-struct Given {
-    key_span: Span,
-    value: LitStr,
+/// One argument: `"name"`, `path = "name"` or `queue`.
+enum Given {
+    Path { key_span: Span, value: LitStr },
+    Queue(Span),
 }
 
 fn parse_one(input: ParseStream<'_>) -> Result<Given> {
@@ -74,7 +88,7 @@ fn parse_one(input: ParseStream<'_>) -> Result<Given> {
     if lookahead.peek(Lit) {
         let lit: Lit = input.parse()?;
         let span = lit.span();
-        return Ok(Given {
+        return Ok(Given::Path {
             key_span: span,
             value: expect_str(lit)?,
         });
@@ -91,24 +105,34 @@ fn parse_one(input: ParseStream<'_>) -> Result<Given> {
                 "the path must be a string literal, like `path = \"say_hello\"`",
             ));
         };
-        return Ok(Given {
+        return Ok(Given::Path {
             key_span: key.span,
             value,
         });
+    }
+    if lookahead.peek(kw::queue) {
+        let key: kw::queue = input.parse()?;
+        if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+            return Err(Error::new(
+                key.span,
+                "`queue` takes no value: write `#[webhook_endpoint(queue)]`",
+            ));
+        }
+        return Ok(Given::Queue(key.span));
     }
     if input.peek(syn::Ident) {
         let ident: syn::Ident = input.parse()?;
         return Err(Error::new(
             ident.span(),
             format!(
-                "unknown key `{ident}`; the only key is `path`, as in `#[webhook_endpoint(path = \"say_hello\")]`"
+                "unknown key `{ident}`; the keys are `path` and `queue`, as in `#[webhook_endpoint(path = \"say_hello\", queue)]`"
             ),
         ));
     }
     let mut err = lookahead.error();
     err.combine(Error::new(
         input.span(),
-        "expected `#[webhook_endpoint]`, `#[webhook_endpoint(\"name\")]` or `#[webhook_endpoint(path = \"name\")]`",
+        "expected `#[webhook_endpoint]`, `#[webhook_endpoint(\"name\")]`, `#[webhook_endpoint(path = \"name\")]` or `#[webhook_endpoint(queue)]`",
     ));
     Err(err)
 }

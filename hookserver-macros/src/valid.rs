@@ -15,6 +15,8 @@ pub(crate) struct Endpoint {
     pub(crate) path: String,
     /// The fn's name, without `r#`.
     pub(crate) fn_name: String,
+    /// `queue`: stored, answered 202, run by the inbox.
+    pub(crate) queued: bool,
 }
 
 /// A `fn main` (or `async fn main`) that `#[hookserver::launch]` can wrap.
@@ -59,6 +61,7 @@ pub(crate) fn endpoint(args: Result<EndpointArgs>, item: TokenStream) -> Result<
         func,
         path: path.unwrap_or_default(),
         fn_name,
+        queued: args.queue.is_some(),
     })
 }
 

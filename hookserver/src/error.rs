@@ -83,6 +83,15 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The inbox of the queued endpoints (`HOOKSERVER_INBOX`, `.inbox(...)`) could not be
+    /// opened: the file cannot be created or read, is not an inbox, or is corrupt.
+    #[error("cannot open the inbox {location}: {reason}; name another file with HOOKSERVER_INBOX or .inbox(...)")]
+    Inbox {
+        /// The file.
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThread,

@@ -53,6 +53,7 @@ mod deliveries;
 mod endpoint;
 mod error;
 mod http;
+mod inbox;
 mod logging;
 mod main_support;
 pub mod payload;
@@ -75,8 +76,15 @@ pub use deliveries::{
 };
 pub use endpoint::handler::{Handler, IntoReply};
 pub use endpoint::params::{HttpRequest, Json};
+pub use endpoint::queued::{
+    Attempt, Failure, QueuedHandler, QueuedParam, QueuedReturn, WEBHOOK_ID_HEADER,
+};
 pub use endpoint::WEBHOOKS_PREFIX;
 pub use error::{Error, Result};
+pub use inbox::{
+    DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE, DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF,
+    DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS, MAX_QUEUE_BACKOFF,
+};
 pub use payload::{
     Action, Comment, Discussion, DiscussionChanges, DiscussionStatus, Event, MovedTo, ObjectId,
     PayloadUrl, Repo, RepoType, UpdatedRef, WebhookInfo, WebhookPayload,
@@ -121,6 +129,7 @@ pub mod __private {
         plain_fn_handler_answers_must_be_send, plain_fn_handler_params_must_be_send, run_blocking,
         HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap,
     };
+    pub use crate::endpoint::queued::{queued_outcome, queued_param, CheckFn};
     pub use crate::endpoint::{HandlerFn, Registration};
     pub use crate::logging::{format_delivery, DeliveryLine};
     pub use crate::main_support::{

@@ -77,6 +77,15 @@ pub enum Rejection {
         /// Seconds to wait, as `Retry-After` says.
         retry_after: u64,
     },
+    /// 503: the inbox of a queued endpoint did not store the delivery (it is full, or the
+    /// disk refused the write); answered with `Retry-After`, and nothing was acknowledged.
+    #[error("{reason}")]
+    InboxUnavailable {
+        /// Why, in words.
+        reason: String,
+        /// Seconds to wait, as `Retry-After` says.
+        retry_after: u64,
+    },
 }
 
 #[derive(Serialize)]
@@ -157,6 +166,7 @@ impl ResponseError for Rejection {
             Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::CrossSite(_) => StatusCode::FORBIDDEN,
             Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::InboxUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -171,7 +181,8 @@ impl ResponseError for Rejection {
             Rejection::MethodNotAllowed(_) => {
                 response.insert_header((header::ALLOW, "POST"));
             }
-            Rejection::Throttled { retry_after } => {
+            Rejection::Throttled { retry_after }
+            | Rejection::InboxUnavailable { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             _ => {}

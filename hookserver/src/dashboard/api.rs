@@ -15,8 +15,8 @@ use super::{read_body, ApiError, ApiResult, Dashboard, FORM_LIMIT};
 use crate::access::secret::{without_secret, CREDENTIAL_HEADERS, SECRET_HEADER};
 use crate::deliveries::{Incoming, Kind, Record};
 use crate::endpoint::delivery::Delivery;
-use crate::endpoint::run::run_handler;
 use crate::endpoint::WEBHOOKS_PREFIX;
+use crate::http::answer::answer;
 use crate::http::Shared;
 use crate::rejection::NOSNIFF;
 use crate::samples::SAMPLES;
@@ -298,7 +298,7 @@ async fn send(req: &HttpRequest, shared: &web::Data<Shared>, sent: Send<'_>) -> 
     let request = request.to_http_request();
     let received = SystemTime::now();
     let delivery = Delivery::new(request, sent.body.clone(), Instant::now());
-    let response = run_handler(endpoint, &delivery, shared.handler_timeout).await;
+    let response = answer(shared, endpoint, &delivery).await;
     let duration = delivery.started.elapsed();
     let (info, _) = delivery.into_info(true);
     tracing::info!(

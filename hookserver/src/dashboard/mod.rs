@@ -14,14 +14,19 @@
 //! | `POST /api/deliveries/{id}/redeliver` | sends a recorded delivery again |
 //! | `POST /api/webhooks/{name}/test` | sends a test delivery to an endpoint |
 //! | `GET /api/events` | each new delivery, live (Server-Sent Events) |
+//! | `GET /api/inbox` | the inbox of queued endpoints: counts by state, newest deliveries |
+//! | `GET /api/inbox/dead` | the dead letters, with each attempt's error |
+//! | `POST /api/inbox/{id}/retry`, `DELETE /api/inbox/{id}` | retry a dead letter now, discard a delivery |
 //! | `GET /assets/hookserver.css`, `.js` | the page's style and script |
 //!
 //! One module each: `page` renders the pages, `access` decides who may see and do what
-//! (and logs in and out), `api` answers the JSON routes, `events` streams new deliveries.
+//! (and logs in and out), `api` answers the JSON routes, `inbox` the inbox's, `events`
+//! streams new deliveries.
 
 mod access;
 mod api;
 mod events;
+mod inbox;
 mod page;
 
 use std::sync::atomic::AtomicUsize;
@@ -212,6 +217,8 @@ pub(crate) fn routes(config: &mut web::ServiceConfig, dashboard: web::Data<Dashb
                 .service(get("/samples", api::samples))
                 .service(get("/deliveries", api::deliveries))
                 .service(get("/events", events::stream))
+                .service(get("/inbox", inbox::summary))
+                .service(get("/inbox/dead", inbox::dead))
                 // `deliveries/{id}`, `deliveries/{id}/redeliver`, `webhooks/{name}/test`:
                 // read from the path here, not by actix-web patterns (which keep their
                 // capture names for good each time an app is built, and match by regex).
@@ -241,6 +248,18 @@ async fn api_with_parameters(
                 api::delivery(&req, &shared, &dashboard, id)
             }
             None => return get_only(req).await,
+        }
+    } else if let Some(id) = rest.strip_prefix("inbox/") {
+        match id.strip_suffix("/retry") {
+            Some(id) if *method == Method::POST => {
+                inbox::retry(&req, &shared, &dashboard, id).await
+            }
+            Some(_) => return post_only(req).await,
+            None if id.contains('/') => return not_found(req).await,
+            None if *method == Method::DELETE => {
+                inbox::discard(&req, &shared, &dashboard, id).await
+            }
+            None => return crate::http::delete_only(req).await,
         }
     } else if let Some(name) = rest
         .strip_prefix("webhooks/")

@@ -9,6 +9,7 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpResponse, ResponseError};
 
 use crate::endpoint::params::HttpRequest;
+use crate::endpoint::queued::Attempt;
 use crate::payload::{EventInfo, WebhookPayload};
 use crate::rejection::{json_error, Rejection};
 
@@ -24,6 +25,8 @@ pub struct Delivery {
     pub(crate) body: Bytes,
     /// When the request arrived (a monotonic clock's reading).
     pub(crate) started: Instant,
+    /// Which attempt of a queued delivery this is (`None` inline).
+    pub(crate) attempt: Option<Attempt>,
     info: OnceCell<EventInfo>,
 }
 
@@ -43,7 +46,16 @@ impl Delivery {
             request,
             body,
             started,
+            attempt: None,
             info: OnceCell::new(),
+        }
+    }
+
+    /// An attempt of a queued delivery, from what the inbox stored.
+    pub(crate) fn stored(request: actix_web::HttpRequest, body: Bytes, attempt: Attempt) -> Self {
+        Delivery {
+            attempt: Some(attempt),
+            ..Delivery::new(request, body, Instant::now())
         }
     }
 
@@ -74,7 +86,7 @@ impl Delivery {
     /// Reads a handler's parameter: the one way both `#[webhook_endpoint]` fns and
     /// [`add_webhook`](crate::WebhooksServer::add_webhook) handlers get theirs.
     ///
-    /// `WebhookPayload`, `HttpRequest`, `Bytes` and `String` are read straight from the
+    /// `WebhookPayload`, `HttpRequest`, `Bytes`, `String` and `Attempt` are read straight from the
     /// delivery (no copy of the body, no actix-web machinery); `Json<T>` parses the body;
     /// any other actix-web extractor runs on the request with a fresh copy of the body.
     ///
@@ -113,6 +125,8 @@ impl Delivery {
             cast(Bytes::from_delivery(self))
         } else if wanted == TypeId::of::<String>() {
             cast(String::from_delivery(self))
+        } else if wanted == TypeId::of::<Attempt>() {
+            cast(Attempt::from_delivery(self))
         } else {
             None
         }

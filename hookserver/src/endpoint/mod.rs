@@ -5,6 +5,7 @@
 pub(crate) mod delivery;
 pub(crate) mod handler;
 pub(crate) mod params;
+pub(crate) mod queued;
 pub(crate) mod run;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use crate::endpoint::delivery::Delivery;
 use crate::endpoint::handler::HandlerFuture;
+use crate::endpoint::queued::CheckFn;
 use crate::error::{Error, Result};
 
 /// The prefix every webhook path stands under.
@@ -38,6 +40,7 @@ pub struct Registration {
     file: &'static str,
     line: u32,
     handler: HandlerFn,
+    queue: Option<CheckFn>,
 }
 
 impl Registration {
@@ -58,7 +61,16 @@ impl Registration {
             file,
             line,
             handler,
+            queue: None,
         }
+    }
+
+    /// The same registration, of a queued endpoint whose parameters `check` reads
+    /// (called by generated code).
+    #[must_use]
+    pub const fn queued(mut self, check: CheckFn) -> Self {
+        self.queue = Some(check);
+        self
     }
 
     fn describe(&self) -> String {
@@ -82,6 +94,8 @@ pub(crate) struct Endpoint {
     /// Where it comes from, for error messages.
     pub(crate) origin: String,
     pub(crate) handler: SharedHandler,
+    /// For a queued endpoint, the check of a delivery before it is stored.
+    pub(crate) queue: Option<CheckFn>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -90,6 +104,7 @@ impl fmt::Debug for Endpoint {
             .field("path", &self.path)
             .field("name", &self.name)
             .field("origin", &self.origin)
+            .field("queued", &self.queue.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +138,7 @@ impl Endpoints {
                 name: registration.fn_name.to_owned(),
                 origin: registration.describe(),
                 handler: Arc::new(handler),
+                queue: registration.queue,
             });
         }
         Ok(endpoints)
@@ -149,6 +165,11 @@ impl Endpoints {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// Whether any endpoint is queued (then the server opens the inbox).
+    pub(crate) fn any_queued(&self) -> bool {
+        self.list.iter().any(|e| e.queue.is_some())
     }
 
     /// The routing table: name under `/webhooks/` to endpoint.
@@ -215,6 +236,7 @@ mod tests {
             name: "f".to_owned(),
             origin: "f".to_owned(),
             handler: noop.clone(),
+            queue: None,
         };
         let mut all = Endpoints::default();
         all.add(endpoint("/webhooks/my_webhook")).unwrap();

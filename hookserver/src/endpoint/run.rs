@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
 use crate::endpoint::delivery::Delivery;
+use crate::endpoint::queued::AttemptError;
 use crate::endpoint::Endpoint;
 use crate::rejection::Rejection;
 
@@ -41,7 +42,12 @@ pub(crate) async fn run_handler(
         Ok(Err(panic)) => {
             let message = panic_message(panic.as_ref());
             tracing::error!(endpoint = %endpoint.name, panic = %message, "webhook handler panicked");
-            Rejection::HandlerPanicked.error_response()
+            let mut response = Rejection::HandlerPanicked.error_response();
+            // A queued delivery's dead letter keeps why (never sent to the caller).
+            response
+                .extensions_mut()
+                .insert(AttemptError(format!("the handler panicked: {message}")));
+            response
         }
     }
 }

@@ -10,8 +10,8 @@ use crate::access::secret::{SecretCheck, SECRET_HEADER_NAME};
 use crate::access::throttle::{retry_after_secs, Guess};
 use crate::deliveries::{Incoming, Kind};
 use crate::endpoint::delivery::Delivery;
-use crate::endpoint::run::run_handler;
 use crate::endpoint::Endpoint;
+use crate::http::answer::answer;
 use crate::http::body::{drain, read_limited};
 use crate::http::Shared;
 use crate::rejection::Rejection;
@@ -133,9 +133,9 @@ async fn deliver<'s>(
         }
         Err(rejection) => return reject(rejection),
     };
-    // 4. The handler, guarded against panics and timed.
+    // 4. The handler, guarded against panics and timed; or, queued, the inbox.
     let delivery = Delivery::new(req.clone(), body, started);
-    let response = run_handler(endpoint, &delivery, shared.handler_timeout).await;
+    let response = answer(shared, endpoint, &delivery).await;
     Outcome {
         response,
         read: Some(delivery),

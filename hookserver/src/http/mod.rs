@@ -1,8 +1,10 @@
 //! The endpoints' HTTP side: `/webhooks/*` (the cross-site and secret checks, the body
-//! within its limit and time, the handler, the log line and the delivery log), `/healthz`,
+//! within its limit and time, the handler or the inbox, the log line and the delivery
+//! log), `/healthz`,
 //! and the JSON answers every route shares (404, 405). What the workers share is
 //! [`Shared`].
 
+pub(crate) mod answer;
 pub(crate) mod body;
 mod dispatch;
 
@@ -19,6 +21,7 @@ use crate::access::secret::Secret;
 use crate::access::throttle::{Proxies, Throttle};
 use crate::deliveries::DeliveryLog;
 use crate::endpoint::Table;
+use crate::inbox::Inbox;
 use crate::rejection::{json_error, NOSNIFF};
 
 /// What every worker shares: the routing table, the secret and the limits, the delivery
@@ -35,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) throttle: Throttle,
     /// Who may say, in `X-Forwarded-For`, who the client is.
     pub(crate) proxies: Proxies,
+    /// Where queued endpoints store their deliveries (open when one is queued).
+    pub(crate) inbox: Option<Inbox>,
 }
 
 impl Shared {
@@ -78,6 +83,11 @@ pub(crate) async fn get_only(req: HttpRequest) -> HttpResponse {
 /// Another method than POST on a route that takes POST only: 405.
 pub(crate) async fn post_only(req: HttpRequest) -> HttpResponse {
     method_not_allowed(&req, "POST")
+}
+
+/// Another method than DELETE on a route that takes DELETE only: 405.
+pub(crate) async fn delete_only(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req, "DELETE")
 }
 
 fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {

@@ -3,17 +3,116 @@
 //! launch.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::handle::local_url;
-use super::WebhooksServer;
+use super::{QueueOptions, WebhooksServer};
 use crate::access::secret::Secret;
 use crate::access::session::DEFAULT_SESSION_TTL;
 use crate::access::throttle::Proxies;
 use crate::dashboard::DEFAULT_EVENT_STREAMS;
 use crate::deliveries::DEFAULT_DELIVERY_LOG;
 use crate::error::{Error, Result};
+use crate::inbox::{
+    Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE, DEFAULT_QUEUE_ATTEMPTS,
+    DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
+};
 use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
+
+/// The inbox's settings: the builder's, else the environment's, else the defaults.
+fn inbox_settings(
+    queue: &QueueOptions,
+    on_space: bool,
+    set: &impl Fn(&str) -> Option<String>,
+) -> Result<InboxSettings> {
+    let location = match queue.inbox.clone().or_else(|| set("HOOKSERVER_INBOX")) {
+        Some(value) if value.contains("://") => {
+            return Err(Error::Config(format!(
+                "HOOKSERVER_INBOX names a database server ({}); this version keeps the inbox in a file: name a file path",
+                value.split("://").next().unwrap_or("")
+            )))
+        }
+        Some(value) => PathBuf::from(value.trim()),
+        // A Space's persistent storage, when mounted, outlives restarts and rebuilds.
+        None if on_space && Path::new("/data").is_dir() => Path::new("/data").join(DEFAULT_INBOX_FILE),
+        None => PathBuf::from(DEFAULT_INBOX_FILE),
+    };
+    let number = |name: &str, what: &str| -> Result<Option<u64>> {
+        set(name)
+            .map(|value| {
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "{name} must be {what} (a whole number from 1), not {value:?}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let duration = |name: &str| -> Result<Option<Duration>> {
+        set(name)
+            .map(|value| {
+                humantime::parse_duration(value.trim())
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "{name} must be a duration such as 200ms, 1s or 7days, not {value:?}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let attempts = match queue.attempts {
+        Some(n) => n,
+        None => number(
+            "HOOKSERVER_QUEUE_ATTEMPTS",
+            "how many attempts a queued delivery gets",
+        )?
+        .map_or(DEFAULT_QUEUE_ATTEMPTS, |n| {
+            u32::try_from(n).unwrap_or(u32::MAX)
+        }),
+    };
+    let workers = match queue.workers {
+        Some(n) => n,
+        None => number(
+            "HOOKSERVER_QUEUE_WORKERS",
+            "how many queued attempts may run at once",
+        )?
+        .map_or(DEFAULT_QUEUE_WORKERS, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }),
+    };
+    let limit = match queue.limit {
+        Some(n) => n,
+        None => number(
+            "HOOKSERVER_QUEUE_LIMIT",
+            "how many deliveries may wait in the inbox",
+        )?
+        .map_or(DEFAULT_QUEUE_LIMIT, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }),
+    };
+    Ok(InboxSettings {
+        location,
+        attempts: attempts.max(1),
+        backoff: match queue.backoff {
+            Some(d) => d,
+            None => duration("HOOKSERVER_QUEUE_BACKOFF")?.unwrap_or(DEFAULT_QUEUE_BACKOFF),
+        },
+        workers: workers.max(1),
+        limit: limit.max(1),
+        dedupe_window: match queue.dedupe_window {
+            Some(d) => d,
+            None => duration("HOOKSERVER_DEDUPE_WINDOW")?.unwrap_or(DEFAULT_DEDUPE_WINDOW),
+        },
+    })
+}
 
 /// The address and URLs, from the builder, the environment and the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +137,8 @@ pub(crate) struct Config {
     pub(crate) event_streams: usize,
     /// Who may say who the client is.
     pub(crate) proxies: Proxies,
+    /// The inbox of queued endpoints, and how its deliveries run.
+    pub(crate) inbox: InboxSettings,
 }
 
 impl Config {
@@ -153,6 +254,7 @@ impl Config {
                 any: on_space,
                 list,
             },
+            inbox: inbox_settings(&server.queue, on_space, &set)?,
         })
     }
 
@@ -265,6 +367,60 @@ mod tests {
             c.proxies.list,
             ["10.9.9.9".parse::<std::net::IpAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn the_inbox_s_settings_come_from_the_builder_the_environment_or_the_defaults() {
+        let c = resolve(&WebhooksServer::empty(), &[]).unwrap().inbox;
+        assert_eq!(c.location, PathBuf::from(DEFAULT_INBOX_FILE));
+        assert_eq!(
+            (c.attempts, c.backoff, c.workers),
+            (8, Duration::from_secs(1), 4)
+        );
+        assert_eq!(c.dedupe_window, Duration::from_secs(7 * 24 * 3600));
+        let env = [
+            ("HOOKSERVER_INBOX", "/tmp/x.redb"),
+            ("HOOKSERVER_QUEUE_ATTEMPTS", "3"),
+            ("HOOKSERVER_QUEUE_BACKOFF", "200ms"),
+            ("HOOKSERVER_QUEUE_WORKERS", "2"),
+            ("HOOKSERVER_QUEUE_LIMIT", "10"),
+            ("HOOKSERVER_DEDUPE_WINDOW", "1h"),
+        ];
+        let c = resolve(&WebhooksServer::empty(), &env).unwrap().inbox;
+        assert_eq!(c.location, PathBuf::from("/tmp/x.redb"));
+        assert_eq!((c.attempts, c.workers, c.limit), (3, 2, 10));
+        assert_eq!(
+            (c.backoff, c.dedupe_window),
+            (Duration::from_millis(200), Duration::from_secs(3600))
+        );
+        let built = WebhooksServer::empty()
+            .inbox("/tmp/y.redb")
+            .queue_attempts(5)
+            .queue_backoff(Duration::from_secs(2))
+            .queue_workers(1)
+            .queue_limit(7)
+            .dedupe_window(Duration::from_secs(60));
+        let c = resolve(&built, &env).unwrap().inbox;
+        assert_eq!(c.location, PathBuf::from("/tmp/y.redb"));
+        assert_eq!((c.attempts, c.workers, c.limit), (5, 1, 7));
+        assert_eq!(
+            (c.backoff, c.dedupe_window),
+            (Duration::from_secs(2), Duration::from_secs(60))
+        );
+        for (name, value) in [
+            ("HOOKSERVER_QUEUE_ATTEMPTS", "0"),
+            ("HOOKSERVER_QUEUE_ATTEMPTS", "many"),
+            ("HOOKSERVER_QUEUE_BACKOFF", "soon"),
+            ("HOOKSERVER_QUEUE_WORKERS", "-2"),
+            ("HOOKSERVER_QUEUE_LIMIT", "1.5"),
+            ("HOOKSERVER_DEDUPE_WINDOW", "0s"),
+            ("HOOKSERVER_INBOX", "postgres://me@db/hooks"),
+        ] {
+            let err = resolve(&WebhooksServer::empty(), &[(name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

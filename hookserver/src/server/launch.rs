@@ -18,6 +18,7 @@ use crate::dashboard::{self, Dashboard};
 use crate::deliveries::DeliveryLog;
 use crate::error::{Error, Result};
 use crate::http::{self, Shared};
+use crate::inbox::{Inbox, Runner};
 use crate::logging::{say, say_err};
 
 /// What the workers share: the endpoints' state and the dashboard's.
@@ -43,6 +44,7 @@ impl WebhooksServer {
         config: &Config,
         base_url: &str,
         closing: Arc<tokio::sync::watch::Sender<bool>>,
+        inbox: Option<Inbox>,
     ) -> AppState {
         let shared = Shared {
             table: self.endpoints.table(),
@@ -53,6 +55,7 @@ impl WebhooksServer {
             deliveries: Arc::new(DeliveryLog::new(config.delivery_log)),
             throttle: Throttle::default(),
             proxies: config.proxies.clone(),
+            inbox,
         };
         let settings = dashboard::Settings {
             secret_set: config.secret.is_some(),
@@ -80,10 +83,18 @@ impl WebhooksServer {
         }
         crate::logging::init();
         LAUNCHED.store(true, Ordering::SeqCst);
+        // Opened before serving: a file that cannot be an inbox is an error of the launch.
+        let inbox = if self.endpoints.any_queued() {
+            Some(Inbox::open(config.inbox.clone())?)
+        } else {
+            None
+        };
+        let thread_inbox = inbox.clone();
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = self.workers;
         let shutdown_timeout = self.shutdown_timeout.as_secs();
+        let shutdown_grace = self.shutdown_timeout;
         let request_timeout = self.request_timeout;
         let thread_config = config.clone();
         // Set when the server stops: the dashboard's live views end, so that a stop does
@@ -119,7 +130,7 @@ impl WebhooksServer {
                     };
                     let started = listened.and_then(|(listener, addr, tunnel)| {
                         let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
-                        let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone());
+                        let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone(), thread_inbox.clone());
                         let mut server = HttpServer::new(move || App::new().configure(|config| state.routes(config)))
                             .disable_signals()
                             .client_request_timeout(request_timeout)
@@ -139,6 +150,17 @@ impl WebhooksServer {
                     };
                     let server = server.run();
                     let handle = server.handle();
+                    // Queued deliveries run on their own thread, from the stored ones on.
+                    let runner = match &thread_inbox {
+                        Some(inbox) => match Runner::start(inbox, prepared.endpoints.table(), prepared.handler_timeout) {
+                            Ok(runner) => Some(runner),
+                            Err(err) => {
+                                let _ = ready_tx.send(Err(Error::io("the queue's thread", err)));
+                                return Ok(());
+                            }
+                        },
+                        None => None,
+                    };
                     if handle_signals {
                         // Listen before saying "ready", so that no signal slips through.
                         match Signals::listen() {
@@ -151,7 +173,13 @@ impl WebhooksServer {
                         }
                     }
                     let _ = ready_tx.send(Ok((addr, handle, base_url)));
-                    server.await
+                    let served = server.await;
+                    // No more deliveries come in: running attempts get the shutdown
+                    // timeout to finish; the rest stays stored for the next start.
+                    if let Some(runner) = runner {
+                        runner.stop(shutdown_grace);
+                    }
+                    served
                 })
             })
             .map_err(|err| Error::io(&config.host, err))?;
@@ -187,6 +215,12 @@ impl WebhooksServer {
             );
         }
         say(&instructions);
+        if let Some(inbox) = &inbox {
+            say(&format!(
+                "Queued endpoints keep their deliveries in {} (HOOKSERVER_INBOX).",
+                inbox.settings.location.display()
+            ));
+        }
         Ok(ServerHandle {
             addr,
             url: local_url(addr),

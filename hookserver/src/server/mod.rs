@@ -6,6 +6,7 @@ mod config;
 mod handle;
 mod launch;
 pub(crate) mod notebook;
+mod queue;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -21,6 +22,7 @@ use crate::endpoint::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::error::{Error, Result};
 use config::Config;
 pub use handle::ServerHandle;
+use queue::QueueOptions;
 
 /// The port the server tries first when none is chosen, as `huggingface_hub` (Gradio) does.
 pub const DEFAULT_PORT: u16 = 7860;
@@ -86,6 +88,7 @@ pub struct WebhooksServer {
     session_ttl: Option<Duration>,
     event_streams: Option<usize>,
     trusted_proxies: Option<Vec<IpAddr>>,
+    queue: QueueOptions,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -115,6 +118,7 @@ impl fmt::Debug for WebhooksServer {
             .field("session_ttl", &self.session_ttl)
             .field("event_streams", &self.event_streams)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("queue", &self.queue)
             .field("share", &self.share)
             .field("share_server", &self.share_server)
             .field(
@@ -188,6 +192,7 @@ impl WebhooksServer {
             session_ttl: None,
             event_streams: None,
             trusted_proxies: None,
+            queue: QueueOptions::default(),
         }
     }
 
@@ -495,6 +500,7 @@ impl WebhooksServer {
             origin: name.clone(),
             name,
             handler: Arc::new(move |delivery| handler.call(delivery)),
+            queue: None,
         })?;
         Ok(self)
     }
@@ -579,9 +585,12 @@ impl WebhooksServer {
     /// when their client goes, so a graceful stop of your own server waits for an open
     /// dashboard tab up to its shutdown timeout.
     ///
+    /// With a queued endpoint, the inbox opens here and its deliveries run while the
+    /// returned fn (or a copy) lives.
+    ///
     /// # Errors
     ///
-    /// Two `#[webhook_endpoint]` fns on one path.
+    /// Two `#[webhook_endpoint]` fns on one path; an inbox that cannot be opened.
     ///
     /// ```
     /// use hookserver::actix_web::{test, App};
@@ -605,8 +614,24 @@ impl WebhooksServer {
         let base_url = config.space_url.clone().unwrap_or_default();
         // Live views of an app of one's own end with its connections.
         let closing = Arc::new(tokio::sync::watch::Sender::new(false));
-        let state = self.app_state(&config, &base_url, closing);
-        Ok(move |service: &mut web::ServiceConfig| state.routes(service))
+        let inbox = if self.endpoints.any_queued() {
+            Some(crate::inbox::Inbox::open(config.inbox.clone())?)
+        } else {
+            None
+        };
+        // Queued deliveries run while the app (the last copy of this fn) lives.
+        let runner = match &inbox {
+            Some(inbox) => Some(Arc::new(
+                crate::inbox::Runner::start(inbox, self.endpoints.table(), self.handler_timeout)
+                    .map_err(|err| Error::io("the queue's thread", err))?,
+            )),
+            None => None,
+        };
+        let state = self.app_state(&config, &base_url, closing, inbox);
+        Ok(move |service: &mut web::ServiceConfig| {
+            let _runner = &runner;
+            state.routes(service);
+        })
     }
 
     fn check_registry(&self) -> Result<()> {
@@ -622,7 +647,7 @@ impl WebhooksServer {
 }
 
 /// The last part of a type's path: `crate::module::hello` gives `hello`.
-fn short_type_name(type_name: &str) -> &str {
+pub(super) fn short_type_name(type_name: &str) -> &str {
     type_name.rsplit("::").next().unwrap_or(type_name)
 }
 

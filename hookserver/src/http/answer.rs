@@ -1,0 +1,103 @@
+//! A checked delivery's answer: its handler's (inline), or the inbox's (queued: stored,
+//! then `202 {"queued": ID}`). Deliveries from the Hub, test sends and replays all come
+//! through here.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use sha2::{Digest, Sha256};
+
+use crate::endpoint::delivery::Delivery;
+use crate::endpoint::queued::{CheckFn, WEBHOOK_ID_HEADER};
+use crate::endpoint::run::run_handler;
+use crate::endpoint::Endpoint;
+use crate::http::Shared;
+use crate::inbox::{Accepted, Arrival, Refused, RequestHead};
+use crate::rejection::Rejection;
+
+/// The longest `Webhook-Id` taken as a dedupe key (the Hub's are far shorter); a longer
+/// one is keyed by the body's hash instead.
+const MAX_WEBHOOK_ID: usize = 256;
+
+/// How long the Hub is asked to wait before retrying when the inbox is full, or when the
+/// disk refused a write.
+const FULL_RETRY_AFTER: u64 = 30;
+const WRITE_RETRY_AFTER: u64 = 5;
+
+/// Runs the handler of an inline endpoint, or stores the delivery of a queued one.
+pub(crate) async fn answer(
+    shared: &Shared,
+    endpoint: &Endpoint,
+    delivery: &Delivery,
+) -> HttpResponse {
+    match endpoint.queue {
+        None => run_handler(endpoint, delivery, shared.handler_timeout).await,
+        Some(check) => enqueue(shared, endpoint, check, delivery).await,
+    }
+}
+
+/// Checks the delivery as its handler will read it (a body it would refuse is refused
+/// now, and not stored), stores it, and answers once it is on disk.
+async fn enqueue(
+    shared: &Shared,
+    endpoint: &Endpoint,
+    check: CheckFn,
+    delivery: &Delivery,
+) -> HttpResponse {
+    if let Err(response) = check(delivery) {
+        return response;
+    }
+    let Some(inbox) = &shared.inbox else {
+        return Rejection::InboxUnavailable {
+            reason: "this server has no inbox for queued endpoints".to_owned(),
+            retry_after: WRITE_RETRY_AFTER,
+        }
+        .error_response();
+    };
+    let webhook_id = webhook_id(delivery.request());
+    let key = match &webhook_id {
+        Some(id) => format!("id:{id}"),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(&delivery.body))),
+    };
+    let arrival = Arrival {
+        endpoint: Arc::clone(&endpoint.path),
+        webhook_id,
+        key,
+        head: RequestHead::of(delivery.request()),
+        body: delivery.body.clone(),
+    };
+    match inbox.store.accept(arrival).await {
+        Ok(Accepted::Queued(id)) => id_answer(StatusCode::ACCEPTED, "queued", id),
+        Ok(Accepted::Duplicate(id)) => id_answer(StatusCode::OK, "duplicate", id),
+        Err(refused) => {
+            let retry_after = match refused {
+                Refused::Full(_) => FULL_RETRY_AFTER,
+                Refused::Write(_) => WRITE_RETRY_AFTER,
+            };
+            Rejection::InboxUnavailable {
+                reason: refused.to_string(),
+                retry_after,
+            }
+            .error_response()
+        }
+    }
+}
+
+/// The Hub's `Webhook-Id`: visible ASCII, at most [`MAX_WEBHOOK_ID`] bytes, else none.
+fn webhook_id(request: &actix_web::HttpRequest) -> Option<String> {
+    let mut values = request.headers().get_all(WEBHOOK_ID_HEADER);
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value.to_str().ok()?.trim();
+    (!value.is_empty() && value.len() <= MAX_WEBHOOK_ID).then(|| value.to_owned())
+}
+
+/// `{"<word>": "<id>"}` with `status`.
+fn id_answer(status: StatusCode, word: &str, id: u64) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(crate::rejection::NOSNIFF)
+        .json(serde_json::json!({ word: id.to_string() }))
+}

@@ -1,0 +1,327 @@
+//! The inbox of queued endpoints: deliveries stored durably before the Hub is answered
+//! 202, deduplicated by `Webhook-Id`, run on their own pool with retries, kept as dead
+//! letters when every attempt failed.
+//!
+//! The storage is behind [`Store`] (the embedded redb file in `embedded`; a database
+//! server can be a second implementation). `runner` runs the attempts; `request` stores a
+//! delivery's request and body as one blob.
+
+mod embedded;
+mod request;
+mod runner;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::web::Bytes;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+
+pub(crate) use request::RequestHead;
+pub(crate) use runner::Runner;
+
+/// How many attempts a queued delivery gets by default (`HOOKSERVER_QUEUE_ATTEMPTS`).
+pub const DEFAULT_QUEUE_ATTEMPTS: u32 = 8;
+/// The delay before the second attempt, by default (`HOOKSERVER_QUEUE_BACKOFF`); each
+/// next delay doubles, up to [`MAX_QUEUE_BACKOFF`].
+pub const DEFAULT_QUEUE_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest delay between two attempts.
+pub const MAX_QUEUE_BACKOFF: Duration = Duration::from_secs(3600);
+/// How many attempts run at once, by default (`HOOKSERVER_QUEUE_WORKERS`).
+pub const DEFAULT_QUEUE_WORKERS: usize = 4;
+/// How many deliveries may wait at most, by default (`HOOKSERVER_QUEUE_LIMIT`); past it a
+/// delivery is answered 503 with `Retry-After`.
+pub const DEFAULT_QUEUE_LIMIT: usize = 100_000;
+/// How long a `Webhook-Id` is remembered, by default (`HOOKSERVER_DEDUPE_WINDOW`).
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The inbox file when none is named: in the working directory, or in a Space's
+/// persistent storage (`/data`) when it is mounted.
+pub const DEFAULT_INBOX_FILE: &str = "hookserver-inbox.redb";
+
+/// How the inbox runs its deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// The file (or, later, a database URL).
+    pub(crate) location: PathBuf,
+    pub(crate) attempts: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) workers: usize,
+    pub(crate) limit: usize,
+    pub(crate) dedupe_window: Duration,
+}
+
+impl Settings {
+    /// The delay after failed attempt `number` (from 1): the backoff doubled each time, at
+    /// most [`MAX_QUEUE_BACKOFF`], with "equal jitter" (between half of it and all of it),
+    /// so that deliveries that failed together do not all come back together.
+    pub(crate) fn delay_after(&self, number: u32, random: u64) -> Duration {
+        let doubled = self
+            .backoff
+            .saturating_mul(1u32 << number.saturating_sub(1).min(30));
+        let full = doubled.min(MAX_QUEUE_BACKOFF).max(Duration::from_millis(1));
+        let half = full / 2;
+        let spread = u64::try_from((full - half).as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        half + Duration::from_micros(random % spread)
+    }
+}
+
+/// A delivery's state in the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Waiting for its first attempt.
+    Queued,
+    /// An attempt is running.
+    Running,
+    /// An attempt failed; the next one is due at `next`.
+    Retrying,
+    /// An attempt succeeded.
+    Done,
+    /// Every attempt failed, or one failed for good: kept until retried or discarded.
+    Dead,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Retrying => "retrying",
+            State::Done => "done",
+            State::Dead => "dead",
+        })
+    }
+}
+
+/// How many deliveries are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) queued: usize,
+    pub(crate) running: usize,
+    pub(crate) retrying: usize,
+    pub(crate) done: usize,
+    pub(crate) dead: usize,
+}
+
+impl Counts {
+    pub(crate) fn of(&mut self, state: State) -> &mut usize {
+        match state {
+            State::Queued => &mut self.queued,
+            State::Running => &mut self.running,
+            State::Retrying => &mut self.retrying,
+            State::Done => &mut self.done,
+            State::Dead => &mut self.dead,
+        }
+    }
+
+    pub(crate) fn add(&mut self, state: State) {
+        *self.of(state) += 1;
+    }
+
+    pub(crate) fn remove(&mut self, state: State) {
+        let count = self.of(state);
+        *count = count.saturating_sub(1);
+    }
+
+    /// Deliveries not finished: queued, running or waiting for a retry.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queued + self.running + self.retrying
+    }
+}
+
+/// A delivery that passed the checks, to be stored.
+#[derive(Debug)]
+pub(crate) struct Arrival {
+    /// The endpoint's full path.
+    pub(crate) endpoint: Arc<str>,
+    /// The Hub's `Webhook-Id`, when sent.
+    pub(crate) webhook_id: Option<String>,
+    /// What dedupe compares: `id:` and the `Webhook-Id`, else `sha256:` and the body's hash.
+    pub(crate) key: String,
+    pub(crate) head: RequestHead,
+    pub(crate) body: Bytes,
+}
+
+/// What the inbox did with an arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// Stored (durably) under this id.
+    Queued(u64),
+    /// The same key was accepted within the dedupe window, under this id.
+    Duplicate(u64),
+}
+
+/// Why the inbox did not store an arrival: answered 503 with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    #[error("the inbox is full ({0} deliveries waiting); try again later")]
+    Full(usize),
+    #[error("the inbox could not store the delivery ({0}); try again later")]
+    Write(String),
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) endpoint: String,
+    pub(crate) webhook_id: Option<String>,
+    /// This attempt's number, from 1.
+    pub(crate) attempt: u32,
+    /// Its number since the last "retry now" (what the attempt limit counts).
+    pub(crate) in_round: u32,
+    pub(crate) head: RequestHead,
+    pub(crate) body: Bytes,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    /// Failed; the next attempt is due at this time (ms since the epoch).
+    Retry {
+        error: String,
+        at: u64,
+    },
+    /// Failed for good.
+    Dead {
+        error: String,
+    },
+}
+
+/// One attempt, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct Try {
+    /// When it started (ms since the epoch).
+    pub(crate) at: u64,
+    /// Why it failed; `None` while running or when it succeeded.
+    pub(crate) error: Option<String>,
+}
+
+/// A stored delivery's record, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct Entry {
+    pub(crate) id: u64,
+    pub(crate) endpoint: String,
+    pub(crate) webhook_id: Option<String>,
+    pub(crate) key: String,
+    /// When it was accepted (ms since the epoch).
+    pub(crate) received: u64,
+    pub(crate) state: State,
+    pub(crate) attempts: Vec<Try>,
+    /// When the next attempt is due (ms since the epoch), while queued or retrying.
+    pub(crate) next: u64,
+    /// When it finished (done or dead; ms since the epoch).
+    pub(crate) finished: Option<u64>,
+    /// How many attempts came before the last "retry now" (a new round of attempts).
+    #[serde(default)]
+    pub(crate) round: u32,
+}
+
+/// Why an action on a stored delivery (retry, discard) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ActionError {
+    #[error("no delivery {0} in the inbox")]
+    NotFound(u64),
+    #[error("delivery {0} is {1}: {2}")]
+    Conflict(u64, State, &'static str),
+    #[error("the inbox could not be written ({0})")]
+    Write(String),
+}
+
+/// Where queued deliveries are kept: one implementation per storage.
+pub(crate) trait Store: Send + Sync + fmt::Debug {
+    /// Stores an arrival durably (or finds it a duplicate); resolves once on disk.
+    fn accept(&self, arrival: Arrival) -> BoxFuture<'_, std::result::Result<Accepted, Refused>>;
+    /// The next delivery due now, marked running with its attempt counted.
+    fn claim(&self) -> BoxFuture<'_, std::result::Result<Option<Job>, String>>;
+    /// When the next delivery is due, if any waits.
+    fn next_due(&self) -> Option<SystemTime>;
+    /// Records how an attempt ended.
+    fn finish(&self, id: u64, outcome: Outcome) -> BoxFuture<'_, ()>;
+    /// Puts a running delivery back in the queue (its attempt was cut short by a stop).
+    fn release(&self, id: u64);
+    /// Woken when a delivery becomes due.
+    fn wake(&self) -> &Notify;
+    /// How many deliveries are in each state.
+    fn counts(&self) -> Counts;
+    /// The newest deliveries (at most `limit`), or the dead letters only.
+    fn list(&self, dead_only: bool, limit: usize) -> std::result::Result<Vec<Entry>, String>;
+    /// Queues a dead letter again, for a new round of attempts.
+    fn retry(&self, id: u64) -> BoxFuture<'_, std::result::Result<(), ActionError>>;
+    /// Removes a delivery that is not running.
+    fn discard(&self, id: u64) -> BoxFuture<'_, std::result::Result<(), ActionError>>;
+}
+
+/// The open inbox of a server: its store and its settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Inbox {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: Settings,
+}
+
+impl Inbox {
+    /// Opens (or creates) the inbox the settings name: a clear error, never a panic, for a
+    /// file that cannot be opened or is not an inbox.
+    pub(crate) fn open(settings: Settings) -> Result<Self> {
+        let store = embedded::Embedded::open(&settings).map_err(|reason| Error::Inbox {
+            location: settings.location.display().to_string(),
+            reason,
+        })?;
+        Ok(Inbox { store, settings })
+    }
+}
+
+/// Now, in ms since the epoch.
+pub(crate) fn now_ms() -> u64 {
+    ms_of(SystemTime::now())
+}
+
+pub(crate) fn ms_of(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn time_of(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(backoff: Duration) -> Settings {
+        Settings {
+            location: PathBuf::new(),
+            attempts: DEFAULT_QUEUE_ATTEMPTS,
+            backoff,
+            workers: 1,
+            limit: 10,
+            dedupe_window: DEFAULT_DEDUPE_WINDOW,
+        }
+    }
+
+    #[test]
+    fn delays_double_with_jitter_up_to_an_hour() {
+        let s = settings(Duration::from_secs(1));
+        for (number, full) in [(1, 1), (2, 2), (3, 4), (8, 128), (13, 3600), (40, 3600)] {
+            let full = Duration::from_secs(full);
+            let low = s.delay_after(number, 0);
+            let high = s.delay_after(number, u64::MAX - 1);
+            assert_eq!(low, full / 2, "attempt {number}");
+            assert!(
+                high <= full && high > full / 2,
+                "attempt {number}: {high:?}"
+            );
+        }
+        let fast = settings(Duration::from_millis(200));
+        assert_eq!(fast.delay_after(1, 0), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,183 @@
+//! A queued delivery's request as stored: method, path and query, headers and peer, then
+//! the body, in one blob. The secret and other credentials are never stored.
+
+use std::net::SocketAddr;
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::Method;
+
+use crate::access::secret::{is_credential, without_secret};
+
+/// The request of a delivery, without its credentials.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead {
+    pub(crate) method: Method,
+    /// The path and, when there is one, `?` and the query (without the secret).
+    pub(crate) uri: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl RequestHead {
+    /// What is kept of a live request.
+    pub(crate) fn of(req: &actix_web::HttpRequest) -> Self {
+        let query = without_secret(req.query_string());
+        let uri = if query.is_empty() {
+            req.path().to_owned()
+        } else {
+            format!("{}?{query}", req.path())
+        };
+        let mut headers = HeaderMap::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            if !is_credential(name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        RequestHead {
+            method: req.method().clone(),
+            uri,
+            headers,
+            peer: req.peer_addr(),
+        }
+    }
+
+    /// An actix-web request with this head, for the handler's parameters.
+    pub(crate) fn to_request(&self) -> actix_web::HttpRequest {
+        let mut request = actix_web::test::TestRequest::default()
+            .method(self.method.clone())
+            .uri(&self.uri);
+        for (name, value) in &self.headers {
+            request = request.append_header((name.clone(), value.clone()));
+        }
+        if let Some(peer) = self.peer {
+            request = request.peer_addr(peer);
+        }
+        request.to_http_request()
+    }
+
+    /// The blob: `METHOD URI PEER\n`, a `name: value\n` line per header, `\n`, the body.
+    /// (A header value never holds a line break: `http` refuses one.)
+    pub(crate) fn encode(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + body.len());
+        let peer = self.peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        out.extend_from_slice(format!("{} {} {peer}\n", self.method, self.uri).as_bytes());
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// The head and the body of a blob, or why it is not one.
+    pub(crate) fn decode(blob: &[u8]) -> Result<(Self, &[u8]), String> {
+        let bad = |what: &str| format!("a stored request is damaged ({what})");
+        let mut lines = blob.split_inclusive(|&b| b == b'\n');
+        let mut used = 0;
+        let first = lines.next().ok_or_else(|| bad("empty"))?;
+        used += first.len();
+        let first = std::str::from_utf8(first).map_err(|_| bad("first line"))?;
+        let mut parts = first.trim_end_matches('\n').split(' ');
+        let (Some(method), Some(uri), Some(peer), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("first line"));
+        };
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| bad("method"))?;
+        let peer = match peer {
+            "-" => None,
+            peer => Some(peer.parse().map_err(|_| bad("peer"))?),
+        };
+        let mut headers = HeaderMap::new();
+        loop {
+            let line = lines.next().ok_or_else(|| bad("no end of headers"))?;
+            used += line.len();
+            let line = &line[..line.len() - 1];
+            if line.is_empty() {
+                break;
+            }
+            let colon = line
+                .windows(2)
+                .position(|w| w == b": ")
+                .ok_or_else(|| bad("header"))?;
+            let name = HeaderName::from_bytes(&line[..colon]).map_err(|_| bad("header name"))?;
+            let value =
+                HeaderValue::from_bytes(&line[colon + 2..]).map_err(|_| bad("header value"))?;
+            headers.append(name, value);
+        }
+        let head = RequestHead {
+            method,
+            uri: uri.to_owned(),
+            headers,
+            peer,
+        };
+        Ok((head, &blob[used..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_survives_the_blob_without_its_secret() {
+        let req = actix_web::test::TestRequest::post()
+            .uri("/webhooks/x?secret=s3&tag=a%20b")
+            .insert_header(("x-webhook-secret", "s3"))
+            .insert_header(("authorization", "Bearer t"))
+            .insert_header(("webhook-id", "abc"))
+            .append_header(("x-many", "1"))
+            .append_header(("x-many", "2"))
+            .insert_header((
+                "x-odd",
+                HeaderValue::from_bytes(b"caf\xc3\xa9: \t").unwrap(),
+            ))
+            .peer_addr("127.0.0.1:4000".parse().unwrap())
+            .to_http_request();
+        let head = RequestHead::of(&req);
+        let body = b"{\"a\":\n\n1}\n".as_slice();
+        let blob = head.encode(body);
+        let (back, rest) = RequestHead::decode(&blob).unwrap();
+        let pairs = |h: &RequestHead| -> Vec<(String, Vec<u8>)> {
+            let mut all: Vec<_> = h
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(
+            (&back.method, &back.uri, back.peer),
+            (&head.method, &head.uri, head.peer)
+        );
+        assert_eq!(pairs(&back), pairs(&head));
+        assert_eq!(rest, body);
+        assert_eq!(back.uri, "/webhooks/x?tag=a%20b");
+        assert!(back.headers.get("x-webhook-secret").is_none());
+        assert!(back.headers.get("authorization").is_none());
+        assert_eq!(back.headers.get_all("x-many").count(), 2);
+        let request = back.to_request();
+        assert_eq!(request.path(), "/webhooks/x");
+        assert_eq!(request.query_string(), "tag=a%20b");
+        assert_eq!(request.peer_addr(), head.peer);
+        assert_eq!(request.headers().get("webhook-id").unwrap(), "abc");
+    }
+
+    #[test]
+    fn damaged_blobs_are_errors() {
+        for blob in [
+            &b""[..],
+            b"POST",
+            b"POST /x - extra\n\n",
+            b"POST /x -\nno-colon\n\n",
+            b"POST /x -\na: b\n",
+        ] {
+            assert!(RequestHead::decode(blob).is_err(), "{blob:?}");
+        }
+        assert!(RequestHead::decode(b"POST /x -\n\n").is_ok());
+    }
+}
