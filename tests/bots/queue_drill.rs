@@ -103,7 +103,17 @@ async fn inline_id(attempt: Attempt) -> String {
     )
 }
 
-fn main() -> hookserver::Result<()> {
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve() -> hookserver::Result<()> {
     let mut app = WebhooksServer::new();
     if let Some(ms) = std::env::var("DRILL_HANDLER_TIMEOUT_MS")
         .ok()

@@ -160,7 +160,17 @@ impl Embedded {
         }
         let db = Database::create(&path).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => {
-                "another process has it open (one process per inbox file; PostgreSQL is for several replicas)".to_owned()
+                "another process has it open (one process serves an inbox file)".to_owned()
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::NotFound =>
+            {
+                "its folder does not exist".to_owned()
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                "permission denied".to_owned()
             }
             other => format!("{other} (is it an inbox file?)"),
         })?;

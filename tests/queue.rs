@@ -1,0 +1,393 @@
+//! Queued endpoints, end to end: the drill bot (`tests/bots/queue_drill.rs`) runs as a
+//! real process on a real inbox file; deliveries go over HTTP; the journal the handlers
+//! write and the inbox's API say what ran.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::bot::Bot;
+use common::{get, post, send};
+use serde_json::Value;
+
+/// A folder of its own for one test's inbox and journal, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "hookserver-queue-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn inbox(&self) -> String {
+        self.0.join("inbox.redb").display().to_string()
+    }
+
+    fn journal(&self) -> String {
+        self.0.join("journal.txt").display().to_string()
+    }
+
+    /// The journal's lines: `ENDPOINT WEBHOOK_ID DELIVERY_ID ATTEMPT`.
+    fn lines(&self) -> Vec<Vec<String>> {
+        read_journal(Path::new(&self.journal()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read_journal(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The drill bot on `scratch`'s inbox and journal, with a fast backoff.
+fn drill(scratch: &Scratch, env: &[(&str, &str)]) -> Bot {
+    let inbox = scratch.inbox();
+    let journal = scratch.journal();
+    let mut all = vec![
+        ("HOOKSERVER_INBOX", inbox.as_str()),
+        ("DRILL_JOURNAL", journal.as_str()),
+        ("HOOKSERVER_QUEUE_BACKOFF", "50ms"),
+        ("HOOKSERVER_QUEUE_ATTEMPTS", "3"),
+    ];
+    all.extend_from_slice(env);
+    Bot::start("queue_drill", &all)
+}
+
+/// Waits (up to 15 s) until `done` says yes, or fails with what `state` shows.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn inbox(bot: &Bot) -> Value {
+    let reply = get(&format!("{}/api/inbox", bot.base()));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+fn entry(bot: &Bot, id: &str) -> Value {
+    inbox(bot)["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no delivery {id} in {}", inbox(bot)))
+}
+
+fn deliver(bot: &Bot, endpoint: &str, webhook_id: Option<&str>) -> common::Reply {
+    let body = common::hub_sample();
+    let headers: Vec<(&str, &str)> = webhook_id
+        .map(|id| ("webhook-id", id))
+        .into_iter()
+        .collect();
+    post(
+        &bot.url_of(&format!("/webhooks/{endpoint}")),
+        &body,
+        &headers,
+    )
+}
+
+fn queued_id(reply: &common::Reply) -> String {
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    reply.json()["queued"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids() {
+    let scratch = Scratch::new("run");
+    let bot = drill(&scratch, &[]);
+    let reply = deliver(&bot, "record", Some("hub-1"));
+    let id = queued_id(&reply);
+    assert!(reply.content_type.unwrap().starts_with("application/json"));
+    wait_until("the handler", || !scratch.lines().is_empty());
+    assert_eq!(scratch.lines(), [["record", "hub-1", &id, "1"]]);
+    wait_until("done", || entry(&bot, &id)["state"] == "done");
+    let summary = inbox(&bot);
+    assert_eq!(summary["counts"]["done"], 1);
+    assert_eq!(entry(&bot, &id)["webhook_id"], "hub-1");
+    // The builder's queued endpoint too.
+    let id = queued_id(&deliver(&bot, "builder_record", Some("hub-2")));
+    wait_until("the builder's handler", || scratch.lines().len() == 2);
+    assert_eq!(scratch.lines()[1], ["builder_record", "hub-2", &id, "1"]);
+}
+
+#[test]
+fn a_repeated_webhook_id_runs_once_and_answers_the_first_id() {
+    let scratch = Scratch::new("dedupe");
+    let bot = drill(&scratch, &[]);
+    let first = queued_id(&deliver(&bot, "record", Some("same")));
+    for _ in 0..2 {
+        let again = deliver(&bot, "record", Some("same"));
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.json(), serde_json::json!({ "duplicate": first }));
+    }
+    // Per endpoint: the same id at another endpoint is another delivery.
+    queued_id(&deliver(&bot, "builder_record", Some("same")));
+    // Without a Webhook-Id, the body's hash is the key.
+    let url = bot.url_of("/webhooks/record");
+    let body = common::hub_sample();
+    let hashed = queued_id(&post(&url, &body, &[]));
+    let again = post(&url, &body, &[]);
+    assert_eq!(again.json(), serde_json::json!({ "duplicate": hashed }));
+    let mut other = body.clone();
+    other.extend_from_slice(b"\n");
+    queued_id(&post(&url, &other, &[]));
+    wait_until("four runs", || scratch.lines().len() == 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let record_runs = scratch.lines().iter().filter(|l| l[0] == "record").count();
+    assert_eq!(record_runs, 3, "{:?}", scratch.lines());
+}
+
+#[test]
+fn a_failing_attempt_is_retried_and_the_third_succeeds() {
+    let scratch = Scratch::new("retry");
+    let bot = drill(&scratch, &[]);
+    let id = queued_id(&deliver(&bot, "flaky", Some("f")));
+    wait_until("done", || entry(&bot, &id)["state"] == "done");
+    assert_eq!(scratch.lines(), [["flaky", "f", &id, "3"]]);
+    let entry = entry(&bot, &id);
+    assert_eq!(entry["attempts"], 3);
+    let errors: Vec<&str> = entry["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["flaky attempt 1", "flaky attempt 2"]);
+}
+
+#[test]
+fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api() {
+    let scratch = Scratch::new("dead");
+    let bot = drill(&scratch, &[]);
+    let id = queued_id(&deliver(&bot, "always_fails", Some("d")));
+    wait_until("dead", || entry(&bot, &id)["state"] == "dead");
+    assert_eq!(scratch.lines().len(), 3);
+    let dead = get(&format!("{}/api/inbox/dead", bot.base())).json();
+    let letter = &dead["dead"][0];
+    assert_eq!(letter["id"], id.as_str());
+    assert_eq!(letter["webhook_id"], "d");
+    assert_eq!(letter["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(letter["errors"][2]["error"], "always fails (attempt 3)");
+    assert_eq!(inbox(&bot)["counts"]["dead"], 1);
+
+    // "Retry now": a new round of three attempts.
+    let url = format!("{}/api/inbox/{id}/retry", bot.base());
+    let retried = send("POST", &url, b"", &[]);
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    wait_until("six attempts", || scratch.lines().len() == 6);
+    wait_until("dead again", || entry(&bot, &id)["state"] == "dead");
+    assert_eq!(scratch.lines()[5][3], "6");
+    // Only a dead letter is retried.
+    let done = queued_id(&deliver(&bot, "record", Some("ok")));
+    wait_until("done", || entry(&bot, &done)["state"] == "done");
+    let refused = send(
+        "POST",
+        &format!("{}/api/inbox/{done}/retry", bot.base()),
+        b"",
+        &[],
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+
+    // Discard.
+    let url = format!("{}/api/inbox/{id}", bot.base());
+    assert_eq!(send("DELETE", &url, b"", &[]).status, 200);
+    assert_eq!(send("DELETE", &url, b"", &[]).status, 404);
+    assert_eq!(inbox(&bot)["counts"]["dead"], 0);
+    let get_on_it = send("GET", &url, b"", &[]);
+    assert_eq!(get_on_it.status, 405);
+    assert_eq!(get_on_it.allow.as_deref(), Some("DELETE"));
+    assert_eq!(
+        send("DELETE", &format!("{}/api/inbox/x", bot.base()), b"", &[]).status,
+        404
+    );
+}
+
+#[test]
+fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts() {
+    let scratch = Scratch::new("failures");
+    let bot = drill(
+        &scratch,
+        &[
+            ("DRILL_HANDLER_TIMEOUT_MS", "200"),
+            ("DRILL_SLOW_MS", "1000"),
+        ],
+    );
+    let permanent = queued_id(&deliver(&bot, "permanent", None));
+    let panics = queued_id(&deliver(&bot, "panics", None));
+    let slow = queued_id(&deliver(&bot, "slow", None));
+    for id in [&permanent, &panics, &slow] {
+        wait_until("dead", || entry(&bot, id)["state"] == "dead");
+    }
+    let errors = |id: &str| -> Vec<String> {
+        entry(&bot, id)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["error"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        errors(&permanent),
+        ["permanent failure: this repo is not mirrored"]
+    );
+    let panicked = errors(&panics);
+    assert_eq!(panicked.len(), 3);
+    assert_eq!(panicked[0], "the handler panicked: boom on attempt 1");
+    let timed_out = errors(&slow);
+    assert_eq!(timed_out.len(), 3);
+    assert!(
+        timed_out[0].contains("did not answer within 200ms"),
+        "{timed_out:?}"
+    );
+    // The server still serves.
+    queued_id(&deliver(&bot, "record", None));
+}
+
+#[test]
+fn a_body_the_handler_would_refuse_is_refused_and_not_stored() {
+    let scratch = Scratch::new("refused");
+    let bot = drill(&scratch, &[]);
+    let url = bot.url_of("/webhooks/typed");
+    let not_json = post(&url, b"{not json", &[]);
+    assert_eq!(not_json.status, 400, "{}", not_json.body);
+    let wrong = post(&url, br#"{"zen": 1}"#, &[]);
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.json()["path"], "zen");
+    let not_payload = post(&bot.url_of("/webhooks/record"), br#"{"a": 1}"#, &[]);
+    assert_eq!(not_payload.status, 422);
+    let counts = inbox(&bot)["counts"].clone();
+    assert_eq!(
+        counts,
+        serde_json::json!({"queued": 0, "running": 0, "retrying": 0, "done": 0, "dead": 0})
+    );
+    queued_id(&post(&url, br#"{"zen": "ok"}"#, &[]));
+    wait_until("typed", || scratch.lines().len() == 1);
+}
+
+#[test]
+fn every_handler_reads_the_webhook_id_inline_too() {
+    let scratch = Scratch::new("inline");
+    let bot = drill(&scratch, &[]);
+    let reply = post(
+        &bot.url_of("/webhooks/inline_id"),
+        b"{}",
+        &[("webhook-id", "w-9")],
+    );
+    assert_eq!((reply.status, reply.body.as_str()), (200, "w-9 1 false"));
+    let reply = post(&bot.url_of("/webhooks/inline_id"), b"{}", &[]);
+    assert_eq!(reply.body, "- 1 false");
+}
+
+#[test]
+fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more() {
+    let scratch = Scratch::new("full");
+    let bot = drill(
+        &scratch,
+        &[
+            ("HOOKSERVER_QUEUE_LIMIT", "2"),
+            ("HOOKSERVER_QUEUE_WORKERS", "1"),
+            ("DRILL_SLOW_MS", "1500"),
+        ],
+    );
+    queued_id(&deliver(&bot, "slow", Some("1")));
+    queued_id(&deliver(&bot, "slow", Some("2")));
+    let full = deliver(&bot, "slow", Some("3"));
+    assert_eq!(full.status, 503, "{}", full.body);
+    assert_eq!(full.header("retry-after"), Some("30"));
+    assert!(full.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("inbox is full"));
+    // The refused one was not acknowledged; once the queue drains it is taken.
+    wait_until("room", || inbox(&bot)["counts"]["done"] == 1);
+    let retried = deliver(&bot, "slow", Some("3"));
+    queued_id(&retried);
+}
+
+#[test]
+fn the_inbox_api_follows_the_dashboard_s_access_rules() {
+    let scratch = Scratch::new("access");
+    let bot = drill(&scratch, &[("WEBHOOK_SECRET", "drill-secret-0123456789")]);
+    let url = format!("{}/api/inbox", bot.base());
+    assert_eq!(get(&url).status, 401);
+    let bearer = [("authorization", "Bearer drill-secret-0123456789")];
+    assert_eq!(send("GET", &url, b"", &bearer).status, 200);
+    assert_eq!(send("GET", &format!("{url}/dead"), b"", &[]).status, 401);
+    let retry = send("POST", &format!("{url}/1/retry"), b"", &[]);
+    assert_eq!(retry.status, 401);
+    // A cross-site page cannot act with the bearer's browser... nor with a session.
+    let cross = send(
+        "DELETE",
+        &format!("{url}/1"),
+        b"",
+        &[bearer[0], ("origin", "https://evil.example")],
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+}
+
+#[test]
+fn a_server_without_a_queued_endpoint_has_no_inbox() {
+    let bot = Bot::start("trigger_training", &[]);
+    let reply = get(&format!("{}/api/inbox", bot.base()));
+    assert_eq!(reply.status, 404);
+    assert!(reply.json()["error"].as_str().unwrap().contains("no inbox"));
+}
+
+#[test]
+fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
+    let scratch = Scratch::new("bad-file");
+    let garbage = scratch.0.join("garbage.redb");
+    std::fs::write(
+        &garbage,
+        b"this is not a database, and a redb file starts otherwise",
+    )
+    .unwrap();
+    let missing_dir = scratch.0.join("no/such/dir/inbox.redb");
+    for (file, says) in [
+        (garbage.display().to_string(), "garbage.redb"),
+        (
+            missing_dir.display().to_string(),
+            "its folder does not exist",
+        ),
+    ] {
+        let output = std::process::Command::new(common::bot::example_binary("queue_drill"))
+            .env("HOOKSERVER_PORT", "0")
+            .env("HOOKSERVER_INBOX", &file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{file}: {stderr}");
+        assert!(stderr.contains("cannot open the inbox"), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The garbage was left as it was.
+    assert!(std::fs::read(&garbage)
+        .unwrap()
+        .starts_with(b"this is not a database"));
+}

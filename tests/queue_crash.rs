@@ -1,0 +1,267 @@
+//! The inbox across a crash and a stop: a bot killed with SIGKILL mid-burst loses no
+//! delivery it answered 202; one stopped with SIGTERM lets its running attempt finish;
+//! waiting retries resume after a restart.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bot::Bot;
+use serde_json::Value;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "hookserver-crash-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+
+    fn lines(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.0.join("journal.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split(' ').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn drill(scratch: &Scratch, env: &[(&str, &str)]) -> Bot {
+    let inbox = scratch.path("inbox.redb");
+    let journal = scratch.path("journal.txt");
+    let mut all = vec![
+        ("HOOKSERVER_INBOX", inbox.as_str()),
+        ("DRILL_JOURNAL", journal.as_str()),
+        ("HOOKSERVER_QUEUE_BACKOFF", "50ms"),
+    ];
+    all.extend_from_slice(env);
+    Bot::start("queue_drill", &all)
+}
+
+fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn counts(bot: &Bot) -> Value {
+    common::get(&format!("{}/api/inbox", bot.base())).json()["counts"].clone()
+}
+
+fn waiting(bot: &Bot) -> u64 {
+    let c = counts(bot);
+    c["queued"].as_u64().unwrap() + c["running"].as_u64().unwrap() + c["retrying"].as_u64().unwrap()
+}
+
+fn kill9(bot: &mut Bot) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &bot.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = bot.child.child().wait();
+}
+
+/// One keep-alive connection's worth of deliveries; the ids answered 202 go to `acked`.
+fn burst(
+    url: &str,
+    ids: Vec<String>,
+    acked: &Mutex<Vec<String>>,
+    count: &AtomicUsize,
+    dead: &AtomicBool,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let body = common::hub_sample();
+    for id in ids {
+        if dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let sent = agent
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .send(&body[..]);
+        match sent {
+            Ok(mut response) if response.status() == 202 => {
+                let mut text = String::new();
+                let _ = response.body_mut().as_reader().read_to_string(&mut text);
+                acked.lock().unwrap().push(id);
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(response) => panic!("{id}: answered {}", response.status()),
+            // The bot was killed: what was not answered was not acknowledged.
+            Err(_) => return,
+        }
+    }
+}
+
+#[test]
+fn sigkill_mid_burst_loses_no_delivery_that_was_answered_202() {
+    const CONNECTIONS: usize = 16;
+    const DELIVERIES: usize = 2000;
+    let scratch = Scratch::new("kill9");
+    let mut bot = drill(&scratch, &[]);
+    let url = bot.url_of("/webhooks/record");
+    // The moment to kill: after a random number of acknowledgements, mid-burst.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    let kill_after = 200 + nanos % 1400;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let dead = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let ids = (0..DELIVERIES / CONNECTIONS)
+                .map(|i| format!("k-{c}-{i}"))
+                .collect();
+            let (url, acked, count, dead) =
+                (url.clone(), acked.clone(), count.clone(), dead.clone());
+            std::thread::spawn(move || burst(&url, ids, &acked, &count, &dead))
+        })
+        .collect();
+    wait_until("acknowledgements", 60, || {
+        count.load(Ordering::SeqCst) >= kill_after
+    });
+    kill9(&mut bot);
+    dead.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= kill_after && acked.len() < DELIVERIES,
+        "{} acknowledged",
+        acked.len()
+    );
+
+    // Restart on the same inbox: the rest runs.
+    let bot = drill(&scratch, &[]);
+    wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
+    let mut runs: HashMap<String, usize> = HashMap::new();
+    for line in scratch.lines() {
+        *runs.entry(line[1].clone()).or_default() += 1;
+    }
+    let lost: Vec<&String> = acked.iter().filter(|id| !runs.contains_key(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged deliveries never ran: {lost:?}",
+        lost.len()
+    );
+    let twice = runs.values().filter(|n| **n > 1).count();
+    eprintln!(
+        "kill -9 after {kill_after} acknowledgements: {} acknowledged, {} ran (stored before the kill, answered or not), {twice} ran twice",
+        acked.len(),
+        runs.len()
+    );
+    // At-least-once: a delivery runs twice when the kill fell between its handler's end
+    // and the commit of its "done" (reported, not bounded: it depends on the timing).
+}
+
+#[test]
+fn sigterm_lets_a_running_attempt_finish_and_keeps_the_rest_for_the_next_start() {
+    let scratch = Scratch::new("term");
+    let bot = drill(
+        &scratch,
+        &[("HOOKSERVER_QUEUE_WORKERS", "1"), ("DRILL_SLOW_MS", "800")],
+    );
+    let sent = |bot: &Bot, id: &str| {
+        let reply = common::post(
+            &bot.url_of("/webhooks/slow"),
+            &common::hub_sample(),
+            &[("webhook-id", id)],
+        );
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    };
+    sent(&bot, "t-1");
+    sent(&bot, "t-2");
+    wait_until("the first attempt", 10, || counts(&bot)["running"] == 1);
+    let (code, stderr) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    // The running attempt finished; the waiting one did not start.
+    let lines = scratch.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0][1], "t-1");
+    // The next start runs the rest, and not the finished one again.
+    let bot = drill(&scratch, &[("DRILL_SLOW_MS", "10")]);
+    wait_until("the rest", 10, || scratch.lines().len() == 2);
+    assert_eq!(scratch.lines()[1][1], "t-2");
+    wait_until("both done", 10, || counts(&bot)["done"] == 2);
+    assert_eq!(scratch.lines().len(), 2);
+}
+
+#[test]
+fn an_attempt_cut_by_the_shutdown_timeout_runs_again_at_the_next_start() {
+    let scratch = Scratch::new("cut");
+    let bot = drill(
+        &scratch,
+        &[("DRILL_SLOW_MS", "3000"), ("DRILL_SHUTDOWN_MS", "200")],
+    );
+    let reply = common::post(
+        &bot.url_of("/webhooks/slow"),
+        &common::hub_sample(),
+        &[("webhook-id", "cut")],
+    );
+    assert_eq!(reply.status, 202);
+    wait_until("the attempt", 10, || counts(&bot)["running"] == 1);
+    let (code, stderr) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("go back to the queue"), "{stderr}");
+    let bot = drill(&scratch, &[("DRILL_SLOW_MS", "10")]);
+    wait_until("the attempt again", 10, || scratch.lines().len() == 1);
+    // Released, not failed: it is still the first attempt.
+    assert_eq!(scratch.lines()[0][3], "1");
+    wait_until("done", 10, || counts(&bot)["done"] == 1);
+}
+
+#[test]
+fn waiting_retries_resume_after_a_crash() {
+    let scratch = Scratch::new("resume");
+    let mut bot = drill(&scratch, &[("HOOKSERVER_QUEUE_BACKOFF", "1s")]);
+    let reply = common::post(
+        &bot.url_of("/webhooks/flaky"),
+        &common::hub_sample(),
+        &[("webhook-id", "r")],
+    );
+    assert_eq!(reply.status, 202);
+    wait_until("a retry", 10, || counts(&bot)["retrying"] == 1);
+    kill9(&mut bot);
+    let bot = drill(&scratch, &[("HOOKSERVER_QUEUE_BACKOFF", "50ms")]);
+    wait_until("done", 15, || counts(&bot)["done"] == 1);
+    let lines = scratch.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!((lines[0][1].as_str(), lines[0][3].as_str()), ("r", "3"));
+}
