@@ -288,6 +288,11 @@ pub type CheckFn = fn(&Delivery) -> Result<(), HttpResponse>;
 /// app.add_queued_webhook("index", index)?;
 /// # Ok::<(), hookserver::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a queued handler",
+    label = "its parameters or its answer do not fit a queued endpoint",
+    note = "a queued handler takes `WebhookPayload`, `HttpRequest`, `Json<T>`, `Bytes`, `String` and `Attempt` (no live request: it runs later, from what was stored), and returns `()` or `Result<(), E>`"
+)]
 pub trait QueuedHandler<Marker>: Clone + Send + Sync + 'static {
     /// Runs the handler for one attempt.
     fn call<'d>(&self, delivery: &'d Delivery) -> HandlerFuture<'d>;
