@@ -35,8 +35,8 @@ fn cells(port: u16) -> String {
             r#"fn post(path: &str) -> String {{ use std::io::{{Read, Write}}; let body = std::fs::read("{sample}").unwrap(); let mut s = std::net::TcpStream::connect(("127.0.0.1", {port})).unwrap(); write!(s, "POST {{path}} HTTP/1.1\r\nHost: notebook\r\nContent-Type: application/json\r\nContent-Length: {{}}\r\nConnection: close\r\n\r\n", body.len()).unwrap(); s.write_all(&body).unwrap(); let mut out = String::new(); s.read_to_string(&mut out).unwrap(); let status = out.lines().next().unwrap_or("").to_owned(); let reply = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(); format!("{{status}} | {{reply}}") }}"#
         ),
         r#"println!("cell 4 A: {}", post("/webhooks/alpha"));"#.to_owned(),
-        // 5. Endpoint B, a plain fn.
-        r#"#[hookserver::webhook_endpoint] fn beta() -> &'static str { "beta" }"#.to_owned(),
+        // 5. Endpoint B, a plain fn, queued (on the inbox file the test names).
+        r#"#[hookserver::webhook_endpoint(queue)] fn beta() {}"#.to_owned(),
         // 6. Relaunch.
         r#"hookserver::launch().unwrap(); println!("cell 6 returned");"#.to_owned(),
         // 7. A and B both answer.
@@ -58,6 +58,8 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
         return;
     }
     let port = common::free_port();
+    let inbox = std::env::temp_dir().join(format!("hookserver-evcxr-{}.redb", std::process::id()));
+    let _ = std::fs::remove_file(&inbox);
     // evcxr and the runtime process it starts share the guard's process group.
     let mut guard = Guard::spawn(
         Command::new("evcxr")
@@ -67,6 +69,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
             .env_remove("SPACE_HOST")
             .env("HOOKSERVER_HOST", "127.0.0.1")
             .env("HOOKSERVER_PORT", port.to_string())
+            .env("HOOKSERVER_INBOX", &inbox)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -122,7 +125,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
         "{context}"
     );
     assert!(
-        printed.contains(&"cell 7 B: HTTP/1.1 200 OK | beta"),
+        printed.contains(&"cell 7 B: HTTP/1.1 202 Accepted | {\"queued\":\"1\"}"),
         "{context}"
     );
     // Cells 8-10: the redefinition replaced A.
@@ -131,8 +134,9 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
         printed.contains(&"cell 10 A: HTTP/1.1 200 OK | alpha v2 saw discussion"),
         "{context}"
     );
+    // The relaunch reopened the same inbox: the same body is a duplicate of the first.
     assert!(
-        printed.contains(&"cell 10 B: HTTP/1.1 200 OK | beta"),
+        printed.contains(&"cell 10 B: HTTP/1.1 200 OK | {\"duplicate\":\"1\"}"),
         "{context}"
     );
     // Three launches, each printing the instructions, and no error.
@@ -146,6 +150,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
         !err.contains("error["),
         "a cell failed to compile\n{context}"
     );
+    let _ = std::fs::remove_file(&inbox);
 }
 
 fn tail(text: &str, bytes: usize) -> &str {

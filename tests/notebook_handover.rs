@@ -60,4 +60,32 @@ fn launch_returns_and_a_relaunch_takes_over_the_address() {
     assert!(server(&["d"]).launch().is_err());
     std::env::set_var("HOOKSERVER_PORT", port.to_string());
     assert_eq!(post(&format!("{base}/e"), &hub_sample(), &[]).status, 200);
+
+    // Queued endpoints: a relaunch reopens the same inbox (no "already open"), with what
+    // the previous server stored.
+    let dir = std::env::temp_dir().join(format!("hookserver-handover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::env::set_var("HOOKSERVER_INBOX", dir.join("inbox.redb"));
+    let queued = || {
+        let mut app = WebhooksServer::empty();
+        app.add_queued_webhook("q", || async {}).unwrap();
+        app
+    };
+    queued().launch().unwrap();
+    let reply = post(
+        &format!("{base}/q"),
+        &hub_sample(),
+        &[("webhook-id", "nb-1")],
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    queued().launch().expect("a relaunch reopens the inbox");
+    let again = post(
+        &format!("{base}/q"),
+        &hub_sample(),
+        &[("webhook-id", "nb-1")],
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.contains("duplicate"), "{}", again.body);
+    std::env::remove_var("HOOKSERVER_INBOX");
+    let _ = std::fs::remove_dir_all(&dir);
 }

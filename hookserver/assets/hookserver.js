@@ -301,6 +301,58 @@
     });
   }
 
+  // --- The inbox (queued endpoints) ---------------------------------------------------
+  const inboxRows = $("#inbox-list tbody");
+
+  function inboxRow(d) {
+    const last = d.errors.length ? d.errors[d.errors.length - 1].error : "";
+    const when = d.state === "queued" || d.state === "retrying"
+      ? "next " + timeOf(d.next) + (last ? " · " + last : "")
+      : last;
+    const actions = el("td");
+    if (d.state === "dead") {
+      const retry = el("button", { type: "button", textContent: "Retry now" });
+      retry.addEventListener("click", () => inboxAction("POST", "/api/inbox/" + d.id + "/retry"));
+      const discard = el("button", { type: "button", textContent: "Discard" });
+      discard.addEventListener("click", () => inboxAction("DELETE", "/api/inbox/" + d.id));
+      actions.append(retry, " ", discard);
+    }
+    return el("tr", { className: "inbox-" + d.state }, [
+      el("td", { textContent: d.id }),
+      el("td", { textContent: timeOf(d.received) }),
+      el("td", { textContent: d.endpoint }),
+      el("td", { textContent: d.webhook_id || "—" }),
+      el("td", { textContent: d.state, className: "state" }),
+      el("td", { textContent: d.attempts, className: "num" }),
+      el("td", { textContent: when, className: "error-text" }),
+      actions,
+    ]);
+  }
+
+  async function loadInbox() {
+    const data = await api("GET", "/api/inbox");
+    const c = data.counts;
+    $("#inbox-counts").textContent = c.queued + " queued · " + c.running + " running · " +
+      c.retrying + " retrying · " + c.done + " done · " + c.dead + " dead";
+    inboxRows.replaceChildren(...data.deliveries.map(inboxRow));
+  }
+
+  async function inboxAction(method, path) {
+    const result = $("#inbox-result");
+    try {
+      await api(method, path);
+      result.textContent = "";
+    } catch (err) {
+      result.textContent = err.message;
+    }
+    loadInbox().catch(() => {});
+  }
+
+  if (inboxRows) {
+    loadInbox().catch((err) => { $("#inbox-result").textContent = err.message; });
+    setInterval(() => { loadInbox().catch(() => {}); }, 2000);
+  }
+
   loadSamples().catch(() => {});
   loadList().catch((err) => { note.textContent = err.message; });
   connect();

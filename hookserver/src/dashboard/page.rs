@@ -100,6 +100,9 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                                     @if !endpoint.name.contains('{') {
                                         span.muted { "handled by " code { (endpoint.name) } }
                                     }
+                                    @if endpoint.queue.is_some() {
+                                        span.tag title="Stored, answered 202, run with retries" { "queued" }
+                                    }
                                     @if full {
                                         (test_form(&endpoint.path[crate::endpoint::WEBHOOKS_PREFIX.len()..]))
                                     }
@@ -108,7 +111,10 @@ fn page(info: &LandingInfo<'_>) -> Markup {
                         }
                     }
                     @match info.view {
-                        View::Full => (deliveries()),
+                        View::Full => {
+                            @if info.endpoints.any_queued() { (inbox()) }
+                            (deliveries())
+                        }
                         View::Public(state) => (login(state, info)),
                         View::LocalOnly => (local_only()),
                     }
@@ -172,6 +178,32 @@ fn test_form(name: &str) -> Markup {
                     output.answer {}
                 }
             }
+        }
+    }
+}
+
+/// The inbox of queued endpoints: counts, the newest deliveries with their state, and
+/// the actions on dead letters; filled by the script.
+fn inbox() -> Markup {
+    html! {
+        section #inbox {
+            h2 { "Inbox " span.muted #inbox-counts {} }
+            p.muted {
+                "Queued endpoints answer 202 once a delivery is stored, then run it here with retries. "
+                "A dead letter failed every attempt: retry it now, or discard it."
+            }
+            div.table-wrap {
+                table #inbox-list {
+                    thead {
+                        tr {
+                            th { "#" } th { "Received" } th { "Endpoint" } th { "Webhook-Id" }
+                            th { "State" } th.num { "Attempts" } th { "Next / last error" } th {}
+                        }
+                    }
+                    tbody {}
+                }
+            }
+            output #inbox-result {}
         }
     }
 }
