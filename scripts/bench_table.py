@@ -79,6 +79,13 @@ def main(path):
                 ("1,000 endpoints: req/s c=64 vs 1 endpoint", ratio(bot1000["rps64"], bot["rps64"]), ">= 0.95", lambda r: r >= 0.95),
                 ("1,000 endpoints: start-up (ms)", bot1000["startup"], "<= 50", lambda r: r <= 50),
             ]
+        queued, inline_ids = all_figures.get("hookserver-queued"), all_figures.get("hookserver-ids")
+        if queued and inline_ids:
+            rows += [
+                ("queued: durable 202s/s c=16 vs inline (same ids)", ratio(queued["rps16"], inline_ids["rps16"]), "-", lambda r: True),
+                ("queued: durable 202s/s c=64 vs inline (same ids)", ratio(queued["rps64"], inline_ids["rps64"]), ">= 0.5", lambda r: r >= 0.5),
+                ("queued: p99 of the 202 at c=64 (ms)", queued["p99_64"], "< 10", lambda r: r < 10),
+            ]
         if idle:
             growth = median([r["rss_growth_mib"] for r in idle])
             latency = median([r["new_delivery_ms_max"] for r in idle])

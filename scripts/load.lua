@@ -12,6 +12,18 @@ if secret ~= "" then
   wrk.headers["X-Webhook-Secret"] = secret
 end
 
+-- LOAD_ID_PREFIX set: each request carries its own `Webhook-Id` (PREFIX-1, PREFIX-2, ...),
+-- as the Hub's deliveries do, so that a queued endpoint stores each one (no dedupe).
+local id_prefix = os.getenv("LOAD_ID_PREFIX") or ""
+if id_prefix ~= "" then
+  local sent = 0
+  function request()
+    sent = sent + 1
+    wrk.headers["Webhook-Id"] = id_prefix .. "-" .. sent
+    return wrk.format()
+  end
+end
+
 local threads = {}
 function setup(thread)
   table.insert(threads, thread)

@@ -15,7 +15,8 @@
 # Env (defaults): POST_PATH=/webhooks/test_webhook SECRET=bench_secret CONNS="1 16 64"
 #   DURATION=10 WARMUP=2 NEG_DURATION=5 NEG_CONNS=16 SERVER_CPU=0 LOAD_CPU=1
 #   PAYLOAD=hookserver/samples/discussion.create.hub-docs.json RESULTS=target/bench/results.jsonl
-#   SERVER_LOG=target/bench/NAME.log NOTE=""
+#   SERVER_LOG=target/bench/NAME.log NOTE="" UNIQUE_IDS=0 (1: a fresh Webhook-Id on each request of
+#   the warm-up and measured runs, as the Hub sends; a queued endpoint then stores each one)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ $# -ge 4 && $3 == "--" ]] || { echo "usage: $0 NAME URL_BASE -- SERVER_COMMAND..." >&2; exit 2; }
@@ -30,6 +31,7 @@ PAYLOAD=${PAYLOAD:-$ROOT/hookserver/samples/discussion.create.hub-docs.json}
 RESULTS=${RESULTS:-$ROOT/target/bench/results.jsonl}
 SERVER_LOG=${SERVER_LOG:-$ROOT/target/bench/$NAME.log}
 NOTE=${NOTE:-}
+UNIQUE_IDS=${UNIQUE_IDS:-0}
 
 for tool in wrk curl jq taskset setsid; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk curl jq util-linux" >&2; exit 2; }
@@ -74,7 +76,9 @@ trap 'exit 130' INT TERM
 # wrk for $3 s at $2 connections: label $1, secret $4, body $5, count statuses $6 (0/1).
 run_wrk() {
   local out result
-  out=$(LOAD_BODY=$5 LOAD_SECRET=$4 LOAD_STATUSES=$6 timeout $(($3 + 15)) \
+  local prefix=""
+  [[ $UNIQUE_IDS == 1 && ( $1 == good || $1 == warmup ) ]] && prefix="$1-$2-$RANDOM$RANDOM$RANDOM"
+  out=$(LOAD_ID_PREFIX=$prefix LOAD_BODY=$5 LOAD_SECRET=$4 LOAD_STATUSES=$6 timeout $(($3 + 15)) \
     taskset -c "$LOAD_CPU" wrk -t1 -c"$2" -d"$3s" --timeout 5s -s "$ROOT/scripts/load.lua" "$BASE$POST_PATH" 2>&1)
   result=$(grep '^RESULT ' <<<"$out" | cut -d' ' -f2-)
   [[ -n $result ]] || { say "wrk gave no result ($1 c=$2): $out"; echo '{}'; return; }
