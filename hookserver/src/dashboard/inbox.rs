@@ -25,8 +25,8 @@ struct EntryView<'e> {
     webhook_id: Option<&'e str>,
     state: State,
     received: String,
-    attempts: usize,
-    /// Each failed attempt: when it started, and why it failed.
+    attempts: u32,
+    /// Each failed attempt: its number, when it ended, and why it failed.
     errors: Vec<AttemptView<'e>>,
     /// When the next attempt is due (queued or retrying).
     next: Option<String>,
@@ -35,6 +35,7 @@ struct EntryView<'e> {
 
 #[derive(Debug, Serialize)]
 struct AttemptView<'e> {
+    attempt: u32,
     at: String,
     error: &'e str,
 }
@@ -50,15 +51,14 @@ fn view(entry: &Entry) -> EntryView<'_> {
         webhook_id: entry.webhook_id.as_deref(),
         state: entry.state,
         received: time(entry.received),
-        attempts: entry.attempts.len(),
+        attempts: entry.tries,
         errors: entry
-            .attempts
+            .errors
             .iter()
-            .filter_map(|t| {
-                t.error.as_deref().map(|error| AttemptView {
-                    at: time(t.at),
-                    error,
-                })
+            .map(|failed| AttemptView {
+                attempt: failed.number,
+                at: time(failed.at),
+                error: &failed.error,
             })
             .collect(),
         next: matches!(entry.state, State::Queued | State::Retrying).then(|| time(entry.next)),

@@ -1,10 +1,16 @@
-//! The embedded inbox: one redb file (crash-safe, every commit fsync'd), written by one
-//! thread that commits every waiting write in one transaction (group commit: concurrent
-//! deliveries share an fsync), and a schedule in memory of what is due when.
+//! The embedded inbox: one redb file (crash-safe), written by one thread that commits
+//! every waiting write in one transaction (group commit: concurrent deliveries share an
+//! fsync), and a schedule in memory of what is due when.
+//!
+//! What is written per delivery is small and fixed where it changes: the request once,
+//! its record (endpoint, `Webhook-Id`, key) once, then a fixed-width status row per step
+//! and an error row per failed attempt. A commit that acknowledges something (a new
+//! delivery, a retry, a discard) is fsync'd; one that only records attempts is not (it is
+//! made durable by the next), since losing it only runs an attempt again.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -13,35 +19,102 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::web::Bytes;
 use futures_util::future::BoxFuture;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, Notify};
 
 use super::request::RequestHead;
 use super::{
-    now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Job, Outcome, Refused,
-    Settings, State, Store, Try,
+    now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Failed, Job, Outcome, Refused,
+    Settings, State, Store,
 };
 
 /// What the file is: checked at open, so that another redb file is not taken for an inbox.
 const META: TableDefinition<'_, &str, &str> = TableDefinition::new("hookserver_meta");
-/// Each delivery's [`Entry`], as JSON, by id.
-const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entries");
+/// Each delivery's [`Record`] (JSON), by id: written once.
+const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
+/// Each delivery's status: state, attempts, round start, next due, finished (ms; 0: not).
+const STATUS: TableDefinition<'_, u64, StatusRow> = TableDefinition::new("status");
+/// Each failed attempt's end time and error, by (id, attempt number).
+const ERRORS: TableDefinition<'_, (u64, u32), (u64, &str)> = TableDefinition::new("errors");
 /// Each delivery's request and body (see `request`), by id; dropped once done.
 const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests");
-/// The dedupe keys: `endpoint\nkey` to the id that was accepted with it.
-const KEYS: TableDefinition<'_, &str, u64> = TableDefinition::new("keys");
+/// The dedupe keys: `endpoint\nkey` to the id accepted with it, and when.
+const KEYS: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
 /// Done deliveries by (finish time, id): purged past the dedupe window.
 const FINISHED: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("finished");
 
 const FORMAT_KEY: &str = "format";
 const FORMAT: &str = "hookserver-inbox/1";
 
+type StatusRow = (u8, u32, u32, u64, u64);
+
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 4096;
+/// Commits without fsync at most in a row (the next one syncs them all).
+const MAX_UNSYNCED: u32 = 64;
 /// How often done deliveries past the dedupe window are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// The most request bytes kept in memory for deliveries waiting for their first attempt
+/// (the rest are read back from the file).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Why a running attempt ended when the process stopped during it.
 const INTERRUPTED: &str = "interrupted: the process stopped during this attempt";
+
+/// What is kept of a delivery once, at its arrival.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    endpoint: String,
+    webhook_id: Option<String>,
+    key: String,
+    received: u64,
+}
+
+/// A delivery's status row.
+#[derive(Debug, Clone, Copy)]
+struct Status {
+    state: State,
+    tries: u32,
+    /// Attempts before the last "retry now": the limit counts from there.
+    round: u32,
+    next: u64,
+    finished: u64,
+}
+
+impl Status {
+    fn row(self) -> StatusRow {
+        let state = match self.state {
+            State::Queued => 0,
+            State::Running => 1,
+            State::Retrying => 2,
+            State::Done => 3,
+            State::Dead => 4,
+        };
+        (state, self.tries, self.round, self.next, self.finished)
+    }
+
+    fn of(id: u64, (state, tries, round, next, finished): StatusRow) -> Result<Self, redb::Error> {
+        let state = match state {
+            0 => State::Queued,
+            1 => State::Running,
+            2 => State::Retrying,
+            3 => State::Done,
+            4 => State::Dead,
+            other => {
+                return Err(redb::Error::Corrupted(format!(
+                    "delivery {id} has an unknown state {other}"
+                )))
+            }
+        };
+        Ok(Status {
+            state,
+            tries,
+            round,
+            next,
+            finished,
+        })
+    }
+}
 
 /// The inbox in a redb file.
 #[derive(Debug)]
@@ -70,12 +143,14 @@ struct Schedule {
     counts: Counts,
     /// Arrivals being stored now (they count towards the limit).
     reserved: usize,
+    /// Requests of deliveries waiting for their first attempt: no read back from the file.
+    cache: HashMap<u64, Arrival>,
+    cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Live {
     state: State,
-    /// Attempts so far, and since the last "retry now".
     tries: u32,
     round: u32,
 }
@@ -98,7 +173,18 @@ impl Schedule {
         if let Some(live) = self.live.remove(&id) {
             self.counts.remove(live.state);
         }
+        self.uncache(id);
     }
+
+    fn uncache(&mut self, id: u64) -> Option<Arrival> {
+        let arrival = self.cache.remove(&id)?;
+        self.cache_bytes -= cached_size(&arrival);
+        Some(arrival)
+    }
+}
+
+fn cached_size(arrival: &Arrival) -> usize {
+    arrival.body.len() + 512
 }
 
 /// A write for the writer thread.
@@ -110,12 +196,11 @@ enum Op {
     },
     Start {
         id: u64,
-        at: u64,
     },
     Finish {
         id: u64,
+        number: u32,
         outcome: Outcome,
-        reply: oneshot::Sender<()>,
     },
     Release {
         id: u64,
@@ -129,6 +214,31 @@ enum Op {
         reply: oneshot::Sender<Result<(), ActionError>>,
     },
     Purge,
+}
+
+impl Op {
+    /// Whether committing it acknowledges something to someone: then it is fsync'd.
+    fn acknowledges(&self) -> bool {
+        matches!(
+            self,
+            Op::Accept { .. } | Op::Retry { .. } | Op::Discard { .. } | Op::Purge
+        )
+    }
+}
+
+/// Drops the start of an attempt whose end is in the same batch: the end records the
+/// attempt's number too (one write instead of two, under load the common case).
+fn drop_covered_starts(batch: &mut Vec<Op>) {
+    let finished: std::collections::HashSet<u64> = batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Finish { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    if !finished.is_empty() {
+        batch.retain(|op| !matches!(op, Op::Start { id } if finished.contains(id)));
+    }
 }
 
 /// What an applied write changes in memory once committed.
@@ -148,7 +258,7 @@ static OPEN: Mutex<Vec<(PathBuf, Weak<Embedded>)>> = Mutex::new(Vec::new());
 impl Embedded {
     /// Opens or creates the file; resumes what was not done when it was last closed.
     pub(crate) fn open(settings: &Settings) -> Result<Arc<Self>, String> {
-        let path = absolute(&settings.location)?;
+        let path = std::path::absolute(&settings.location).map_err(|err| err.to_string())?;
         let mut open = lock(&OPEN);
         open.retain(|(_, weak)| weak.strong_count() > 0);
         if let Some(store) = open
@@ -182,7 +292,7 @@ impl Embedded {
             limit: settings.limit,
             window_ms: u64::try_from(settings.dedupe_window.as_millis()).unwrap_or(u64::MAX),
         };
-        inner.check_format().map_err(|err| err.to_string())?;
+        inner.check_format()?;
         inner
             .resume(settings.attempts)
             .map_err(|err| format!("{err} (the file may be damaged)"))?;
@@ -208,6 +318,28 @@ impl Embedded {
             let _ = tx.send(op);
         }
     }
+
+    /// A delivery's request, from memory or from the file.
+    fn request_of(&self, id: u64) -> Result<Option<Arrival>, redb::Error> {
+        if let Some(arrival) = lock(&self.inner.schedule).uncache(id) {
+            return Ok(Some(arrival));
+        }
+        let txn = self.inner.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        let requests = txn.open_table(REQUESTS)?;
+        let (Some(record), Some(blob)) = (records.get(id)?, requests.get(id)?) else {
+            return Ok(None);
+        };
+        let record = record_of(id, record.value())?;
+        let (head, body) = RequestHead::decode(blob.value()).map_err(redb::Error::Corrupted)?;
+        Ok(Some(Arrival {
+            endpoint: record.endpoint.into(),
+            webhook_id: record.webhook_id,
+            key: record.key,
+            head,
+            body: Bytes::copy_from_slice(body),
+        }))
+    }
 }
 
 impl Drop for Embedded {
@@ -220,22 +352,13 @@ impl Drop for Embedded {
     }
 }
 
-/// The file's absolute path (the file itself may not exist yet).
-fn absolute(path: &Path) -> Result<PathBuf, String> {
-    std::path::absolute(path).map_err(|err| err.to_string())
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn to_json(entry: &Entry) -> Vec<u8> {
-    serde_json::to_vec(entry).expect("an entry serializes")
-}
-
-fn from_json(id: u64, bytes: &[u8]) -> Result<Entry, redb::Error> {
+fn record_of(id: u64, bytes: &[u8]) -> Result<Record, redb::Error> {
     serde_json::from_slice(bytes).map_err(|err| {
         redb::Error::Corrupted(format!("the record of delivery {id} is damaged: {err}"))
     })
@@ -244,17 +367,14 @@ fn from_json(id: u64, bytes: &[u8]) -> Result<Entry, redb::Error> {
 impl Inner {
     /// A new file becomes an inbox; an existing one must be one.
     fn check_format(&self) -> Result<(), String> {
-        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
-        let has_tables = txn
-            .list_tables()
-            .map_err(|e| e.to_string())?
-            .next()
-            .is_some();
+        let fail = |err: &dyn std::fmt::Display| err.to_string();
+        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        let has_tables = txn.list_tables().map_err(|e| fail(&e))?.next().is_some();
         {
-            let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+            let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
             let format = meta
                 .get(FORMAT_KEY)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| fail(&e))?
                 .map(|v| v.value().to_owned());
             match format {
                 Some(format) if format == FORMAT => {}
@@ -267,64 +387,62 @@ impl Inner {
                     return Err("it is a redb database, but not a hookserver inbox".to_owned())
                 }
                 None => {
-                    meta.insert(FORMAT_KEY, FORMAT).map_err(|e| e.to_string())?;
+                    meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(&e))?;
                 }
             }
-            txn.open_table(ENTRIES).map_err(|e| e.to_string())?;
-            txn.open_table(REQUESTS).map_err(|e| e.to_string())?;
-            txn.open_table(KEYS).map_err(|e| e.to_string())?;
-            txn.open_table(FINISHED).map_err(|e| e.to_string())?;
+            txn.open_table(RECORDS).map_err(|e| fail(&e))?;
+            txn.open_table(STATUS).map_err(|e| fail(&e))?;
+            txn.open_table(ERRORS).map_err(|e| fail(&e))?;
+            txn.open_table(REQUESTS).map_err(|e| fail(&e))?;
+            txn.open_table(KEYS).map_err(|e| fail(&e))?;
+            txn.open_table(FINISHED).map_err(|e| fail(&e))?;
         }
-        txn.commit().map_err(|e| e.to_string())
+        txn.commit().map_err(|e| fail(&e))
     }
 
-    /// Reads every delivery: waiting ones are scheduled; one that was running when the
-    /// process stopped counts a failed attempt and runs again (or is dead, if that was
-    /// its last).
+    /// Reads every status: waiting deliveries are scheduled; one that was running when the
+    /// process stopped counts a failed attempt and runs again (or is dead, if that was its
+    /// last).
     fn resume(&self, attempts: u32) -> Result<(), redb::Error> {
         let now = now_ms();
         let txn = self.db.begin_write()?;
         {
-            let mut entries = txn.open_table(ENTRIES)?;
+            let mut statuses = txn.open_table(STATUS)?;
+            let mut errors = txn.open_table(ERRORS)?;
             let mut interrupted = Vec::new();
             let mut schedule = lock(&self.schedule);
             let mut last = 0;
-            for item in entries.iter()? {
-                let (id, bytes) = item?;
+            for item in statuses.iter()? {
+                let (id, row) = item?;
                 let id = id.value();
                 last = id;
-                let mut entry = from_json(id, bytes.value())?;
-                let tries = u32::try_from(entry.attempts.len()).unwrap_or(u32::MAX);
-                if entry.state == State::Running {
-                    if let Some(last) = entry.attempts.last_mut() {
-                        last.error = Some(INTERRUPTED.to_owned());
-                    }
-                    entry.state = if tries.saturating_sub(entry.round) >= attempts {
-                        entry.finished = Some(now);
+                let mut status = Status::of(id, row.value())?;
+                if status.state == State::Running {
+                    status.state = if status.tries.saturating_sub(status.round) >= attempts {
+                        status.finished = now;
                         State::Dead
                     } else {
-                        entry.next = now;
+                        status.next = now;
                         State::Retrying
                     };
-                    interrupted.push((id, entry.clone()));
+                    interrupted.push((id, status));
                 }
-                schedule.counts.add(entry.state);
-                if entry.state != State::Done {
-                    schedule.live.insert(
-                        id,
-                        Live {
-                            state: entry.state,
-                            tries,
-                            round: entry.round,
-                        },
-                    );
+                schedule.counts.add(status.state);
+                if status.state != State::Done {
+                    let live = Live {
+                        state: status.state,
+                        tries: status.tries,
+                        round: status.round,
+                    };
+                    schedule.live.insert(id, live);
                 }
-                if matches!(entry.state, State::Queued | State::Retrying) {
-                    schedule.due.push(Reverse((entry.next, id)));
+                if matches!(status.state, State::Queued | State::Retrying) {
+                    schedule.due.push(Reverse((status.next, id)));
                 }
             }
-            for (id, entry) in interrupted {
-                entries.insert(id, to_json(&entry).as_slice())?;
+            for (id, status) in interrupted {
+                statuses.insert(id, status.row())?;
+                errors.insert((id, status.tries), (now, INTERRUPTED))?;
             }
             self.next_id.store(last + 1, Ordering::SeqCst);
         }
@@ -334,6 +452,7 @@ impl Inner {
 
     fn write_loop(&self, ops: &mpsc::Receiver<Op>) {
         let mut last_purge = SystemTime::now();
+        let mut unsynced = 0;
         loop {
             let first = match ops.recv_timeout(PURGE_EVERY) {
                 Ok(op) => op,
@@ -351,25 +470,35 @@ impl Inner {
                 last_purge = SystemTime::now();
                 batch.push(Op::Purge);
             }
-            self.commit(batch);
+            drop_covered_starts(&mut batch);
+            let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::acknowledges);
+            unsynced = if sync { 0 } else { unsynced + 1 };
+            self.commit(batch, sync);
         }
     }
 
-    /// Applies a batch of writes in one transaction, commits it (one fsync), then answers
-    /// each and updates the schedule.
-    fn commit(&self, batch: Vec<Op>) {
+    /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`),
+    /// then answers each and updates the schedule.
+    fn commit(&self, batch: Vec<Op>, sync: bool) {
         let applied = (|| -> Result<Vec<Effect>, redb::Error> {
-            let txn = self.db.begin_write()?;
+            let mut txn = self.db.begin_write()?;
+            if !sync {
+                txn.set_durability(Durability::None)
+                    .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
+            }
             let mut effects = Vec::with_capacity(batch.len());
             {
                 let mut tables = Tables {
-                    entries: txn.open_table(ENTRIES)?,
+                    records: txn.open_table(RECORDS)?,
+                    status: txn.open_table(STATUS)?,
+                    errors: txn.open_table(ERRORS)?,
                     requests: txn.open_table(REQUESTS)?,
                     keys: txn.open_table(KEYS)?,
                     finished: txn.open_table(FINISHED)?,
                 };
+                let now = now_ms();
                 for op in &batch {
-                    effects.push(self.apply(&mut tables, op)?);
+                    effects.push(self.apply(&mut tables, op, now)?);
                 }
             }
             txn.commit()?;
@@ -381,131 +510,127 @@ impl Inner {
         }
     }
 
-    fn apply(&self, t: &mut Tables<'_>, op: &Op) -> Result<Effect, redb::Error> {
-        let now = now_ms();
+    fn apply(&self, t: &mut Tables<'_>, op: &Op, now: u64) -> Result<Effect, redb::Error> {
         Ok(match op {
             Op::Accept { id, arrival, .. } => {
                 let key = format!("{}\n{}", arrival.endpoint, arrival.key);
                 let first = t.keys.get(key.as_str())?.map(|v| v.value());
-                if let Some(first) = first {
-                    let received = match t.entries.get(first)? {
-                        Some(bytes) => Some(from_json(first, bytes.value())?.received),
-                        None => None,
-                    };
-                    if received.is_some_and(|at| now.saturating_sub(at) < self.window_ms) {
+                if let Some((first, received)) = first {
+                    if now.saturating_sub(received) < self.window_ms {
                         return Ok(Effect::Accepted(Accepted::Duplicate(first)));
                     }
                 }
-                let entry = Entry {
-                    id: *id,
+                let record = Record {
                     endpoint: arrival.endpoint.to_string(),
                     webhook_id: arrival.webhook_id.clone(),
                     key: arrival.key.clone(),
                     received: now,
-                    state: State::Queued,
-                    attempts: Vec::new(),
-                    next: now,
-                    finished: None,
-                    round: 0,
                 };
-                t.entries.insert(*id, to_json(&entry).as_slice())?;
-                t.requests
-                    .insert(*id, arrival.head.encode(&arrival.body).as_slice())?;
-                t.keys.insert(key.as_str(), *id)?;
+                let record = serde_json::to_vec(&record).expect("a record serializes");
+                t.records.insert(*id, record.as_slice())?;
+                let status = Status {
+                    state: State::Queued,
+                    tries: 0,
+                    round: 0,
+                    next: now,
+                    finished: 0,
+                };
+                t.status.insert(*id, status.row())?;
+                let blob = arrival.head.encode(&arrival.body);
+                t.requests.insert(*id, blob.as_slice())?;
+                t.keys.insert(key.as_str(), (*id, now))?;
                 Effect::Accepted(Accepted::Queued(*id))
             }
-            Op::Start { id, at } => {
-                if let Some(mut entry) = t.entry(*id)? {
-                    entry.state = State::Running;
-                    entry.attempts.push(Try {
-                        at: *at,
-                        error: None,
-                    });
-                    t.entries.insert(*id, to_json(&entry).as_slice())?;
+            Op::Start { id } => {
+                if let Some(mut status) = t.status(*id)? {
+                    status.state = State::Running;
+                    status.tries += 1;
+                    t.status.insert(*id, status.row())?;
                 }
                 Effect::None
             }
-            Op::Finish { id, outcome, .. } => {
-                if let Some(mut entry) = t.entry(*id)? {
-                    let error = match outcome {
+            Op::Finish {
+                id,
+                number,
+                outcome,
+            } => {
+                if let Some(mut status) = t.status(*id)? {
+                    status.tries = status.tries.max(*number);
+                    match outcome {
                         Outcome::Done => {
-                            entry.state = State::Done;
-                            entry.finished = Some(now);
+                            status.state = State::Done;
+                            status.finished = now;
                             // Only the record stays, for dedupe and the dashboard.
                             t.requests.remove(*id)?;
                             t.finished.insert((now, *id), ())?;
-                            None
                         }
                         Outcome::Retry { error, at } => {
-                            entry.state = State::Retrying;
-                            entry.next = *at;
-                            Some(error.clone())
+                            status.state = State::Retrying;
+                            status.next = *at;
+                            t.errors.insert((*id, *number), (now, error.as_str()))?;
                         }
                         Outcome::Dead { error } => {
-                            entry.state = State::Dead;
-                            entry.finished = Some(now);
-                            Some(error.clone())
+                            status.state = State::Dead;
+                            status.finished = now;
+                            t.errors.insert((*id, *number), (now, error.as_str()))?;
                         }
-                    };
-                    if let Some(last) = entry.attempts.last_mut() {
-                        last.error = error;
                     }
-                    t.entries.insert(*id, to_json(&entry).as_slice())?;
+                    t.status.insert(*id, status.row())?;
                 }
                 Effect::None
             }
             Op::Release { id } => {
-                if let Some(mut entry) = t.entry(*id)? {
-                    entry.attempts.pop();
-                    entry.state = if entry.attempts.is_empty() {
+                if let Some(mut status) = t.status(*id)? {
+                    status.tries = status.tries.saturating_sub(1);
+                    status.state = if status.tries == 0 {
                         State::Queued
                     } else {
                         State::Retrying
                     };
-                    entry.next = now;
-                    t.entries.insert(*id, to_json(&entry).as_slice())?;
+                    status.next = now;
+                    t.status.insert(*id, status.row())?;
                 }
                 Effect::None
             }
-            Op::Retry { id, .. } => match t.entry(*id)? {
+            Op::Retry { id, .. } => match t.status(*id)? {
                 None => Effect::Refused(ActionError::NotFound(*id)),
-                Some(entry) if entry.state != State::Dead => Effect::Refused(
-                    ActionError::Conflict(*id, entry.state, "only a dead letter is retried"),
+                Some(status) if status.state != State::Dead => Effect::Refused(
+                    ActionError::Conflict(*id, status.state, "only a dead letter is retried"),
                 ),
-                Some(mut entry) => {
-                    entry.state = State::Queued;
-                    entry.next = now;
-                    entry.finished = None;
-                    entry.round = u32::try_from(entry.attempts.len()).unwrap_or(u32::MAX);
-                    t.entries.insert(*id, to_json(&entry).as_slice())?;
+                Some(mut status) => {
+                    status.state = State::Queued;
+                    status.next = now;
+                    status.finished = 0;
+                    status.round = status.tries;
+                    t.status.insert(*id, status.row())?;
                     Effect::Retried
                 }
             },
-            Op::Discard { id, .. } => match t.entry(*id)? {
+            Op::Discard { id, .. } => match t.status(*id)? {
                 None => Effect::Refused(ActionError::NotFound(*id)),
-                Some(entry) if entry.state == State::Running => {
+                Some(status) if status.state == State::Running => {
                     Effect::Refused(ActionError::Conflict(
                         *id,
-                        entry.state,
+                        status.state,
                         "an attempt is running; discard it after",
                     ))
                 }
-                Some(entry) => {
-                    t.forget(&entry)?;
-                    Effect::Discarded(entry.state)
+                Some(status) => {
+                    t.forget(*id, status)?;
+                    Effect::Discarded(status.state)
                 }
             },
             Op::Purge => {
                 let cutoff = now.saturating_sub(self.window_ms);
-                let old: Vec<(u64, u64)> = t
+                let old: Vec<u64> = t
                     .finished
                     .range(..(cutoff, 0))?
-                    .map(|item| item.map(|(k, _)| k.value()))
+                    .map(|item| item.map(|(k, _)| k.value().1))
                     .collect::<Result<_, _>>()?;
                 let mut purged = 0;
-                for (_, id) in old {
-                    if let Some(entry) = t.entry(id)? {
-                        t.forget(&entry)?;
+                for id in old {
+                    if let Some(status) = t.status(id)? {
+                        t.forget(id, status)?;
                         purged += 1;
                     }
                 }
@@ -519,21 +644,24 @@ impl Inner {
         let mut woke = false;
         for (op, effect) in batch.into_iter().zip(effects) {
             match (op, effect) {
-                (Op::Accept { id, reply, .. }, Effect::Accepted(accepted)) => {
+                (Op::Accept { id, arrival, reply }, Effect::Accepted(accepted)) => {
                     {
                         let mut schedule = lock(&self.schedule);
                         schedule.reserved -= 1;
                         if accepted == Accepted::Queued(id) {
-                            schedule.live.insert(
-                                id,
-                                Live {
-                                    state: State::Queued,
-                                    tries: 0,
-                                    round: 0,
-                                },
-                            );
+                            let live = Live {
+                                state: State::Queued,
+                                tries: 0,
+                                round: 0,
+                            };
+                            schedule.live.insert(id, live);
                             schedule.counts.add(State::Queued);
                             schedule.due.push(Reverse((now, id)));
+                            let size = cached_size(&arrival);
+                            if schedule.cache_bytes + size <= CACHE_BYTES {
+                                schedule.cache_bytes += size;
+                                schedule.cache.insert(id, arrival);
+                            }
                             woke = true;
                         }
                     }
@@ -542,9 +670,6 @@ impl Inner {
                 (Op::Purge, Effect::Purged(purged)) => {
                     let mut schedule = lock(&self.schedule);
                     schedule.counts.done = schedule.counts.done.saturating_sub(purged);
-                }
-                (Op::Finish { reply, .. }, _) => {
-                    let _ = reply.send(());
                 }
                 (Op::Retry { id, reply }, effect) => {
                     let result = match effect {
@@ -565,16 +690,14 @@ impl Inner {
                 (Op::Discard { id, reply }, effect) => {
                     let result = match effect {
                         Effect::Refused(err) => Err(err),
-                        Effect::Discarded(state) => {
-                            let mut schedule = lock(&self.schedule);
-                            if state == State::Done {
-                                schedule.counts.remove(State::Done);
-                            } else {
-                                schedule.forget(id);
-                            }
+                        Effect::Discarded(State::Done) => {
+                            lock(&self.schedule).counts.remove(State::Done);
                             Ok(())
                         }
-                        _ => Ok(()),
+                        _ => {
+                            lock(&self.schedule).forget(id);
+                            Ok(())
+                        }
                     };
                     let _ = reply.send(result);
                 }
@@ -598,44 +721,81 @@ impl Inner {
                     lock(&self.schedule).reserved -= 1;
                     let _ = reply.send(Err(Refused::Write(message.clone())));
                 }
-                Op::Finish { reply, .. } => {
-                    let _ = reply.send(());
-                }
                 Op::Retry { reply, .. } | Op::Discard { reply, .. } => {
                     let _ = reply.send(Err(ActionError::Write(message.clone())));
                 }
-                Op::Start { .. } | Op::Release { .. } | Op::Purge => {}
+                Op::Start { .. } | Op::Finish { .. } | Op::Release { .. } | Op::Purge => {}
             }
         }
+    }
+
+    /// One delivery as the API shows it.
+    fn entry(&self, txn: &redb::ReadTransaction, id: u64) -> Result<Option<Entry>, redb::Error> {
+        let records = txn.open_table(RECORDS)?;
+        let statuses = txn.open_table(STATUS)?;
+        let errors = txn.open_table(ERRORS)?;
+        let (Some(record), Some(status)) = (records.get(id)?, statuses.get(id)?) else {
+            return Ok(None);
+        };
+        let record = record_of(id, record.value())?;
+        let status = Status::of(id, status.value())?;
+        let mut failed = Vec::new();
+        for item in errors.range((id, 0)..=(id, u32::MAX))? {
+            let (key, value) = item?;
+            let (at, error) = value.value();
+            failed.push(Failed {
+                number: key.value().1,
+                at,
+                error: error.to_owned(),
+            });
+        }
+        Ok(Some(Entry {
+            id,
+            endpoint: record.endpoint,
+            webhook_id: record.webhook_id,
+            received: record.received,
+            state: status.state,
+            tries: status.tries,
+            errors: failed,
+            next: status.next,
+            finished: (status.finished > 0).then_some(status.finished),
+        }))
     }
 }
 
 struct Tables<'t> {
-    entries: redb::Table<'t, u64, &'static [u8]>,
+    records: redb::Table<'t, u64, &'static [u8]>,
+    status: redb::Table<'t, u64, StatusRow>,
+    errors: redb::Table<'t, (u64, u32), (u64, &'static str)>,
     requests: redb::Table<'t, u64, &'static [u8]>,
-    keys: redb::Table<'t, &'static str, u64>,
+    keys: redb::Table<'t, &'static str, (u64, u64)>,
     finished: redb::Table<'t, (u64, u64), ()>,
 }
 
 impl Tables<'_> {
-    fn entry(&self, id: u64) -> Result<Option<Entry>, redb::Error> {
-        match self.entries.get(id)? {
-            Some(bytes) => Ok(Some(from_json(id, bytes.value())?)),
+    fn status(&self, id: u64) -> Result<Option<Status>, redb::Error> {
+        match self.status.get(id)? {
+            Some(row) => Ok(Some(Status::of(id, row.value())?)),
             None => Ok(None),
         }
     }
 
-    /// Removes a delivery and its key (when the key still names it).
-    fn forget(&mut self, entry: &Entry) -> Result<(), redb::Error> {
-        let key = format!("{}\n{}", entry.endpoint, entry.key);
-        let current = self.keys.get(key.as_str())?.map(|v| v.value());
-        if current == Some(entry.id) {
-            self.keys.remove(key.as_str())?;
+    /// Removes a delivery, its errors and its key (when the key still names it).
+    fn forget(&mut self, id: u64, status: Status) -> Result<(), redb::Error> {
+        if let Some(record) = self.records.remove(id)? {
+            let record = record_of(id, record.value())?;
+            let key = format!("{}\n{}", record.endpoint, record.key);
+            let current = self.keys.get(key.as_str())?.map(|v| v.value().0);
+            if current == Some(id) {
+                self.keys.remove(key.as_str())?;
+            }
         }
-        self.entries.remove(entry.id)?;
-        self.requests.remove(entry.id)?;
-        if let Some(at) = entry.finished {
-            self.finished.remove((at, entry.id))?;
+        self.status.remove(id)?;
+        self.requests.remove(id)?;
+        self.errors
+            .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+        if status.finished > 0 {
+            self.finished.remove((status.finished, id))?;
         }
         Ok(())
     }
@@ -690,48 +850,31 @@ impl Store for Embedded {
             let Some((id, attempt, in_round)) = claimed else {
                 return Ok(None);
             };
-            self.send(Op::Start { id, at: now });
-            let read = (|| -> Result<Option<(Entry, Vec<u8>)>, redb::Error> {
-                let txn = self.inner.db.begin_read()?;
-                let entries = txn.open_table(ENTRIES)?;
-                let requests = txn.open_table(REQUESTS)?;
-                let Some(entry) = entries.get(id)? else {
-                    return Ok(None);
-                };
-                let entry = from_json(id, entry.value())?;
-                let Some(blob) = requests.get(id)? else {
-                    return Ok(None);
-                };
-                Ok(Some((entry, blob.value().to_vec())))
-            })();
-            let (entry, blob) = match read {
-                Ok(Some(found)) => found,
+            self.send(Op::Start { id });
+            match self.request_of(id) {
+                Ok(Some(arrival)) => Ok(Some(Job {
+                    id,
+                    endpoint: arrival.endpoint.to_string(),
+                    webhook_id: arrival.webhook_id,
+                    attempt,
+                    in_round,
+                    head: arrival.head,
+                    body: arrival.body,
+                })),
                 Ok(None) => {
                     // Discarded meanwhile.
                     lock(&self.inner.schedule).forget(id);
-                    return Ok(None);
+                    Ok(None)
+                }
+                Err(redb::Error::Corrupted(error)) => {
+                    self.finish(id, attempt, Outcome::Dead { error }).await;
+                    Ok(None)
                 }
                 Err(err) => {
                     self.release(id);
-                    return Err(err.to_string());
+                    Err(err.to_string())
                 }
-            };
-            let (head, body) = match RequestHead::decode(&blob) {
-                Ok((head, body)) => (head, Bytes::copy_from_slice(body)),
-                Err(error) => {
-                    self.finish(id, Outcome::Dead { error }).await;
-                    return Ok(None);
-                }
-            };
-            Ok(Some(Job {
-                id,
-                endpoint: entry.endpoint,
-                webhook_id: entry.webhook_id,
-                attempt,
-                in_round,
-                head,
-                body,
-            }))
+            }
         })
     }
 
@@ -740,7 +883,7 @@ impl Store for Embedded {
         schedule.due.peek().map(|Reverse((due, _))| time_of(*due))
     }
 
-    fn finish(&self, id: u64, outcome: Outcome) -> BoxFuture<'_, ()> {
+    fn finish(&self, id: u64, number: u32, outcome: Outcome) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             {
                 let mut schedule = lock(&self.inner.schedule);
@@ -756,9 +899,11 @@ impl Store for Embedded {
             if matches!(outcome, Outcome::Retry { .. }) {
                 self.inner.wake.notify_one();
             }
-            let (reply, done) = oneshot::channel();
-            self.send(Op::Finish { id, outcome, reply });
-            let _ = done.await;
+            self.send(Op::Finish {
+                id,
+                number,
+                outcome,
+            });
         })
     }
 
@@ -791,9 +936,7 @@ impl Store for Embedded {
     fn list(&self, dead_only: bool, limit: usize) -> Result<Vec<Entry>, String> {
         let read = || -> Result<Vec<Entry>, redb::Error> {
             let txn = self.inner.db.begin_read()?;
-            let entries = txn.open_table(ENTRIES)?;
-            let mut found = Vec::new();
-            if dead_only {
+            let ids: Vec<u64> = if dead_only {
                 let mut ids: Vec<u64> = lock(&self.inner.schedule)
                     .live
                     .iter()
@@ -801,15 +944,19 @@ impl Store for Embedded {
                     .map(|(id, _)| *id)
                     .collect();
                 ids.sort_unstable_by(|a, b| b.cmp(a));
-                for id in ids.into_iter().take(limit) {
-                    if let Some(bytes) = entries.get(id)? {
-                        found.push(from_json(id, bytes.value())?);
-                    }
-                }
+                ids.truncate(limit);
+                ids
             } else {
-                for item in entries.iter()?.rev().take(limit) {
-                    let (id, bytes) = item?;
-                    found.push(from_json(id.value(), bytes.value())?);
+                let statuses = txn.open_table(STATUS)?;
+                let newest = statuses.iter()?.rev().take(limit);
+                newest
+                    .map(|item| item.map(|(id, _)| id.value()))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(entry) = self.inner.entry(&txn, id)? {
+                    found.push(entry);
                 }
             }
             Ok(found)

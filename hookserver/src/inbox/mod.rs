@@ -196,33 +196,33 @@ pub(crate) enum Outcome {
     },
 }
 
-/// One attempt, as kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub(crate) struct Try {
-    /// When it started (ms since the epoch).
+/// A failed attempt, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failed {
+    /// Its number, from 1.
+    pub(crate) number: u32,
+    /// When it ended (ms since the epoch).
     pub(crate) at: u64,
-    /// Why it failed; `None` while running or when it succeeded.
-    pub(crate) error: Option<String>,
+    pub(crate) error: String,
 }
 
 /// A stored delivery's record, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) id: u64,
     pub(crate) endpoint: String,
     pub(crate) webhook_id: Option<String>,
-    pub(crate) key: String,
     /// When it was accepted (ms since the epoch).
     pub(crate) received: u64,
     pub(crate) state: State,
-    pub(crate) attempts: Vec<Try>,
+    /// Attempts so far.
+    pub(crate) tries: u32,
+    /// Each failed attempt's error.
+    pub(crate) errors: Vec<Failed>,
     /// When the next attempt is due (ms since the epoch), while queued or retrying.
     pub(crate) next: u64,
     /// When it finished (done or dead; ms since the epoch).
     pub(crate) finished: Option<u64>,
-    /// How many attempts came before the last "retry now" (a new round of attempts).
-    #[serde(default)]
-    pub(crate) round: u32,
 }
 
 /// Why an action on a stored delivery (retry, discard) was refused.
@@ -244,8 +244,8 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn claim(&self) -> BoxFuture<'_, std::result::Result<Option<Job>, String>>;
     /// When the next delivery is due, if any waits.
     fn next_due(&self) -> Option<SystemTime>;
-    /// Records how an attempt ended.
-    fn finish(&self, id: u64, outcome: Outcome) -> BoxFuture<'_, ()>;
+    /// Records how attempt `number` ended.
+    fn finish(&self, id: u64, number: u32, outcome: Outcome) -> BoxFuture<'_, ()>;
     /// Puts a running delivery back in the queue (its attempt was cut short by a stop).
     fn release(&self, id: u64);
     /// Woken when a delivery becomes due.

@@ -156,13 +156,14 @@ mod tests {
         );
         assert_eq!(pairs(&back), pairs(&head));
         assert_eq!(rest, body);
-        assert_eq!(back.uri, "/webhooks/x?tag=a%20b");
+        // The query is re-encoded without the secret (same values).
+        assert_eq!(back.uri, "/webhooks/x?tag=a+b");
         assert!(back.headers.get("x-webhook-secret").is_none());
         assert!(back.headers.get("authorization").is_none());
         assert_eq!(back.headers.get_all("x-many").count(), 2);
         let request = back.to_request();
         assert_eq!(request.path(), "/webhooks/x");
-        assert_eq!(request.query_string(), "tag=a%20b");
+        assert_eq!(request.query_string(), "tag=a+b");
         assert_eq!(request.peer_addr(), head.peer);
         assert_eq!(request.headers().get("webhook-id").unwrap(), "abc");
     }

@@ -193,7 +193,7 @@ impl Queue {
                 tracing::error!(target: "hookserver::inbox", id, endpoint = %job.endpoint, attempt = number, %error, "delivery is a dead letter");
             }
         }
-        self.store.finish(id, outcome).await;
+        self.store.finish(id, number, outcome).await;
     }
 
     /// What an attempt's answer means: done (2xx), a retry after the backoff, or a dead
