@@ -238,3 +238,33 @@ fn multiple_endpoints_answers_on_every_endpoint() {
     let (code, _) = bot.stop_with("TERM");
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn queued_mirror_answers_202_and_mirrors_in_the_background() {
+    let dir =
+        std::env::temp_dir().join(format!("hookserver-example-queued-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inbox = dir.join("inbox.redb").display().to_string();
+    let bot = Bot::start("queued_mirror", &[("HOOKSERVER_INBOX", &inbox)]);
+    assert!(
+        bot.printed.iter().any(|l| l.ends_with("/webhooks/mirror")),
+        "{:?}",
+        bot.printed
+    );
+    let reply = common::post(
+        &bot.url_of("/webhooks/mirror"),
+        &common::hub_sample(),
+        &[("webhook-id", "ex-1")],
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let line = loop {
+        match bot.stdout.recv_timeout(Duration::from_secs(15)) {
+            Ok(line) if line.starts_with("mirroring") => break line,
+            Ok(_) => {}
+            Err(_) => panic!("the handler did not run"),
+        }
+    };
+    assert_eq!(line, "mirroring gpt2 (Webhook-Id ex-1, attempt 1)");
+    drop(bot);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,9 @@
 //! | `HOOKSERVER_SHARE_SERVER` | the tunnel's bore server, `host[:7835]` | `bore.pub` |
 //! | `HOOKSERVER_SHARE_SECRET` | the bore server's secret | none |
 //! | `HOOKSERVER_DELIVERY_LOG` | how many deliveries the dashboard keeps; `0`: off, see [`WebhooksServer::delivery_log`] | `200` |
+//! | `HOOKSERVER_INBOX` | the inbox file of queued endpoints, see [`WebhooksServer::inbox`] | `hookserver-inbox.redb` (in `/data` on a Space with persistent storage) |
+//! | `HOOKSERVER_QUEUE_ATTEMPTS`, `_BACKOFF`, `_WORKERS`, `_LIMIT` | attempts, first retry delay, attempts at once, waiting deliveries at most | `8`, `1s`, `4`, `100000` |
+//! | `HOOKSERVER_DEDUPE_WINDOW` | how long a `Webhook-Id` is remembered | `7days` |
 //! | `EVCXR_IS_RUNTIME` | set by evcxr: `launch()` returns at once, see [`launch()`] | |
 //! | `RUST_LOG` | the log filter (`tracing`) | `info` |
 //!

@@ -113,7 +113,7 @@ impl FromRequest for Attempt {
 ///
 /// #[webhook_endpoint(queue)]
 /// async fn mirror(payload: WebhookPayload) -> Result<(), Failure> {
-///     if payload.repo.private == Some(true) {
+///     if payload.repo.private {
 ///         return Err(Failure::permanent("private repos are not mirrored"));
 ///     }
 ///     std::fs::create_dir_all("/tmp/mirror")?; // an I/O error: retried
