@@ -265,3 +265,74 @@ fn waiting_retries_resume_after_a_crash() {
     assert_eq!(lines.len(), 1);
     assert_eq!((lines[0][1].as_str(), lines[0][3].as_str()), ("r", "3"));
 }
+
+/// A disk that refuses writes (here: a file size limit, `ulimit -f`, with SIGXFSZ ignored
+/// so that the write fails with EFBIG): deliveries are answered 503 with `Retry-After`, the
+/// server keeps serving, and every delivery answered 202 is in the file for the next start.
+#[test]
+fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
+    let scratch = Scratch::new("full-disk");
+    let inbox = scratch.path("inbox.redb");
+    let journal = scratch.path("journal.txt");
+    let binary = common::bot::example_binary("queue_drill");
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f 1000; exec \"$0\"",
+        &binary.display().to_string(),
+    ]);
+    // The handler stalls: deliveries pile up in the file until it reaches the limit.
+    let env = [
+        ("HOOKSERVER_INBOX", inbox.as_str()),
+        ("DRILL_JOURNAL", journal.as_str()),
+        ("HOOKSERVER_QUEUE_WORKERS", "1"),
+        ("DRILL_SLOW_MS", "60000"),
+    ];
+    let mut bot = Bot::start_command("queue_drill", command, &env);
+    let url = bot.url_of("/webhooks/slow");
+    let body = common::hub_sample();
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..2000 {
+        let id = format!("full-{i}");
+        let reply = common::post(&url, &body, &[("webhook-id", &id)]);
+        match reply.status {
+            202 => acked.push(id),
+            503 => {
+                refused = Some(reply);
+                break;
+            }
+            other => panic!("{id}: {other} {}", reply.body),
+        }
+    }
+    let refused = refused.expect("the file limit was never reached");
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert!(refused.body.contains("could not store"), "{}", refused.body);
+    // Still serving: health, and another refusal rather than a hang.
+    assert_eq!(common::get(&format!("{}/healthz", bot.base())).status, 200);
+    assert_eq!(
+        common::post(&url, &body, &[("webhook-id", "after")]).status,
+        503
+    );
+    kill9(&mut bot);
+
+    // No limit now: every acknowledged delivery is there, and runs.
+    let bot = drill(
+        &scratch,
+        &[("DRILL_SLOW_MS", "0"), ("HOOKSERVER_QUEUE_WORKERS", "8")],
+    );
+    wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
+    let ran: std::collections::HashSet<String> =
+        scratch.lines().into_iter().map(|l| l[1].clone()).collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !ran.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged deliveries lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+    eprintln!(
+        "file limit: {} acknowledged before the first 503, all run after the restart",
+        acked.len()
+    );
+}

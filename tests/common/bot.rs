@@ -50,7 +50,12 @@ pub struct Bot {
 
 impl Bot {
     pub fn start(name: &str, env: &[(&str, &str)]) -> Bot {
-        let mut command = Command::new(example_binary(name));
+        Bot::start_command(name, Command::new(example_binary(name)), env)
+    }
+
+    /// Starts `command` (the example `name`, perhaps behind a wrapper such as a shell that
+    /// sets a limit first) as [`Bot::start`] does.
+    pub fn start_command(name: &str, mut command: Command, env: &[(&str, &str)]) -> Bot {
         command
             .env_remove("WEBHOOK_SECRET")
             .env_remove("SPACE_ID")

@@ -126,7 +126,9 @@ pub(crate) struct Embedded {
 
 #[derive(Debug)]
 struct Inner {
-    db: Database,
+    /// The open file; `None` while it is being reopened after an I/O error.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
     schedule: Mutex<Schedule>,
     wake: Notify,
     next_id: AtomicU64,
@@ -285,7 +287,8 @@ impl Embedded {
             other => format!("{other} (is it an inbox file?)"),
         })?;
         let inner = Inner {
-            db,
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            path: path.clone(),
             schedule: Mutex::new(Schedule::default()),
             wake: Notify::new(),
             next_id: AtomicU64::new(1),
@@ -324,7 +327,7 @@ impl Embedded {
         if let Some(arrival) = lock(&self.inner.schedule).uncache(id) {
             return Ok(Some(arrival));
         }
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.db()?.begin_read()?;
         let records = txn.open_table(RECORDS)?;
         let requests = txn.open_table(REQUESTS)?;
         let (Some(record), Some(blob)) = (records.get(id)?, requests.get(id)?) else {
@@ -365,10 +368,45 @@ fn record_of(id: u64, bytes: &[u8]) -> Result<Record, redb::Error> {
 }
 
 impl Inner {
+    /// The open file.
+    fn db(&self) -> Result<Arc<Database>, redb::Error> {
+        let db = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.clone().ok_or(redb::Error::PreviousIo)
+    }
+
+    /// After an I/O error (a full disk, say) redb takes no more writes until the file is
+    /// reopened: close it and open it again (redb repairs it to its last commit). If that
+    /// fails, the next write tries again; meanwhile deliveries are answered 503.
+    fn reopen(&self) {
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The old handle must be closed first (redb locks the file); a reader still
+        // holding it makes the open fail, and the next write tries again.
+        *db = None;
+        match Database::create(&self.path) {
+            Ok(reopened) => {
+                tracing::warn!(file = %self.path.display(), "the inbox file was reopened after an I/O error");
+                *db = Some(Arc::new(reopened));
+            }
+            Err(err) => {
+                tracing::error!(file = %self.path.display(), error = %err, "the inbox file cannot be reopened yet");
+            }
+        }
+    }
+
     /// A new file becomes an inbox; an existing one must be one.
     fn check_format(&self) -> Result<(), String> {
         let fail = |err: &dyn std::fmt::Display| err.to_string();
-        let txn = self.db.begin_write().map_err(|e| fail(&e))?;
+        let txn = self
+            .db()
+            .map_err(|e| fail(&e))?
+            .begin_write()
+            .map_err(|e| fail(&e))?;
         let has_tables = txn.list_tables().map_err(|e| fail(&e))?.next().is_some();
         {
             let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
@@ -405,7 +443,7 @@ impl Inner {
     /// last).
     fn resume(&self, attempts: u32) -> Result<(), redb::Error> {
         let now = now_ms();
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut statuses = txn.open_table(STATUS)?;
             let mut errors = txn.open_table(ERRORS)?;
@@ -481,7 +519,7 @@ impl Inner {
     /// then answers each and updates the schedule.
     fn commit(&self, batch: Vec<Op>, sync: bool) {
         let applied = (|| -> Result<Vec<Effect>, redb::Error> {
-            let mut txn = self.db.begin_write()?;
+            let mut txn = self.db()?.begin_write()?;
             if !sync {
                 txn.set_durability(Durability::None)
                     .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
@@ -506,7 +544,12 @@ impl Inner {
         })();
         match applied {
             Ok(effects) => self.committed(batch, effects),
-            Err(err) => self.failed(batch, &err),
+            Err(err) => {
+                self.failed(batch, &err);
+                if matches!(err, redb::Error::PreviousIo | redb::Error::Io(_)) {
+                    self.reopen();
+                }
+            }
         }
     }
 
@@ -935,7 +978,7 @@ impl Store for Embedded {
 
     fn list(&self, dead_only: bool, limit: usize) -> Result<Vec<Entry>, String> {
         let read = || -> Result<Vec<Entry>, redb::Error> {
-            let txn = self.inner.db.begin_read()?;
+            let txn = self.inner.db()?.begin_read()?;
             let ids: Vec<u64> = if dead_only {
                 let mut ids: Vec<u64> = lock(&self.inner.schedule)
                     .live
