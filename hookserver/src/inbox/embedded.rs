@@ -57,7 +57,9 @@ const MAX_UNSYNCED: u32 = 64;
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// The most request bytes kept in memory for deliveries waiting for their first attempt
 /// (the rest are read back from the file).
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page cache (its default is 1 GiB).
+const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Why a running attempt ended when the process stopped during it.
 const INTERRUPTED: &str = "interrupted: the process stopped during this attempt";
 
@@ -270,7 +272,7 @@ impl Embedded {
         {
             return Ok(store);
         }
-        let db = Database::create(&path).map_err(|err| match err {
+        let db = open_file(&path).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 "another process has it open (one process serves an inbox file)".to_owned()
             }
@@ -355,6 +357,12 @@ impl Drop for Embedded {
     }
 }
 
+/// Opens (or creates) the file with a bounded page cache: the inbox's working set is the
+/// deliveries waiting now, not the whole file.
+fn open_file(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(REDB_CACHE_BYTES).create(path)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -388,7 +396,7 @@ impl Inner {
         // The old handle must be closed first (redb locks the file); a reader still
         // holding it makes the open fail, and the next write tries again.
         *db = None;
-        match Database::create(&self.path) {
+        match open_file(&self.path) {
             Ok(reopened) => {
                 tracing::warn!(file = %self.path.display(), "the inbox file was reopened after an I/O error");
                 *db = Some(Arc::new(reopened));
