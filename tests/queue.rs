@@ -1,6 +1,7 @@
 //! Queued endpoints, end to end: the drill bot (`tests/bots/queue_drill.rs`) runs as a
-//! real process on a real inbox file; deliveries go over HTTP; the journal the handlers
-//! write and the inbox's API say what ran.
+//! real process on a real inbox (a redb file; and a PostgreSQL database that the test
+//! starts, each case run on both from one body); deliveries go over HTTP; the journal the
+//! handlers write and the inbox's API say what ran.
 
 mod common;
 
@@ -8,13 +9,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::bot::Bot;
+use common::postgres::PgServer;
 use common::{get, post, send};
 use serde_json::Value;
 
-/// A folder of its own for one test's inbox and journal, removed at the end.
-struct Scratch(PathBuf);
+/// A folder of its own for one test's journal (and its inbox file, unless the inbox is a
+/// database), removed at the end.
+struct Scratch(PathBuf, Option<String>);
 
 impl Scratch {
+    /// On a database instead of a file.
+    fn on(name: &str, database: String) -> Scratch {
+        let mut scratch = Scratch::new(name);
+        scratch.1 = Some(database);
+        scratch
+    }
+
     fn new(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!(
             "hookserver-queue-{name}-{}-{}",
@@ -25,11 +35,14 @@ impl Scratch {
                 .as_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(dir, None)
     }
 
     fn inbox(&self) -> String {
-        self.0.join("inbox.redb").display().to_string()
+        match &self.1 {
+            Some(url) => url.clone(),
+            None => self.0.join("inbox.redb").display().to_string(),
+        }
     }
 
     fn journal(&self) -> String {
@@ -72,6 +85,7 @@ fn drill(scratch: &Scratch, env: &[(&str, &str)]) -> Bot {
 
 /// Waits (up to 15 s) until `done` says yes, or fails with what `state` shows.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if done() {
@@ -79,7 +93,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("timed out waiting for {what}");
+    panic!("timed out waiting for {what} ({:?})", started.elapsed());
 }
 
 fn inbox(bot: &Bot) -> Value {
@@ -116,10 +130,8 @@ fn queued_id(reply: &common::Reply) -> String {
     reply.json()["queued"].as_str().unwrap().to_owned()
 }
 
-#[test]
-fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids() {
-    let scratch = Scratch::new("run");
-    let bot = drill(&scratch, &[]);
+fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
     let reply = deliver(&bot, "record", Some("hub-1"));
     let id = queued_id(&reply);
     assert!(reply.content_type.unwrap().starts_with("application/json"));
@@ -135,10 +147,8 @@ fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids() {
     assert_eq!(scratch.lines()[1], ["builder_record", "hub-2", &id, "1"]);
 }
 
-#[test]
-fn a_repeated_webhook_id_runs_once_and_answers_the_first_id() {
-    let scratch = Scratch::new("dedupe");
-    let bot = drill(&scratch, &[]);
+fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
     let first = queued_id(&deliver(&bot, "record", Some("same")));
     for _ in 0..2 {
         let again = deliver(&bot, "record", Some("same"));
@@ -162,10 +172,8 @@ fn a_repeated_webhook_id_runs_once_and_answers_the_first_id() {
     assert_eq!(record_runs, 3, "{:?}", scratch.lines());
 }
 
-#[test]
-fn a_failing_attempt_is_retried_and_the_third_succeeds() {
-    let scratch = Scratch::new("retry");
-    let bot = drill(&scratch, &[]);
+fn a_failing_attempt_is_retried_and_the_third_succeeds(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
     let id = queued_id(&deliver(&bot, "flaky", Some("f")));
     wait_until("done", || entry(&bot, &id)["state"] == "done");
     assert_eq!(scratch.lines(), [["flaky", "f", &id, "3"]]);
@@ -180,10 +188,10 @@ fn a_failing_attempt_is_retried_and_the_third_succeeds() {
     assert_eq!(errors, ["flaky attempt 1", "flaky attempt 2"]);
 }
 
-#[test]
-fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api() {
-    let scratch = Scratch::new("dead");
-    let bot = drill(&scratch, &[]);
+fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api(
+    scratch: &Scratch,
+) {
+    let bot = drill(scratch, &[]);
     let id = queued_id(&deliver(&bot, "always_fails", Some("d")));
     wait_until("dead", || entry(&bot, &id)["state"] == "dead");
     assert_eq!(scratch.lines().len(), 3);
@@ -227,9 +235,7 @@ fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from
     );
 }
 
-#[test]
-fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts() {
-    let scratch = Scratch::new("failures");
+fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts(scratch: &Scratch) {
     let bot = drill(
         &scratch,
         &[
@@ -268,10 +274,8 @@ fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts() {
     queued_id(&deliver(&bot, "record", None));
 }
 
-#[test]
-fn a_body_the_handler_would_refuse_is_refused_and_not_stored() {
-    let scratch = Scratch::new("refused");
-    let bot = drill(&scratch, &[]);
+fn a_body_the_handler_would_refuse_is_refused_and_not_stored(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
     let url = bot.url_of("/webhooks/typed");
     let not_json = post(&url, b"{not json", &[]);
     assert_eq!(not_json.status, 400, "{}", not_json.body);
@@ -303,9 +307,7 @@ fn every_handler_reads_the_webhook_id_inline_too() {
     assert_eq!(reply.body, "- 1 false");
 }
 
-#[test]
-fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more() {
-    let scratch = Scratch::new("full");
+fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(scratch: &Scratch) {
     let bot = drill(
         &scratch,
         &[
@@ -390,4 +392,78 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
     assert!(std::fs::read(&garbage)
         .unwrap()
         .starts_with(b"this is not a database"));
+}
+
+#[test]
+fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids_on_redb() {
+    a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(&Scratch::new("run"));
+}
+
+#[test]
+fn a_repeated_webhook_id_runs_once_and_answers_the_first_id_on_redb() {
+    a_repeated_webhook_id_runs_once_and_answers_the_first_id(&Scratch::new("dedupe"));
+}
+
+#[test]
+fn a_failing_attempt_is_retried_and_the_third_succeeds_on_redb() {
+    a_failing_attempt_is_retried_and_the_third_succeeds(&Scratch::new("retry"));
+}
+
+#[test]
+fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api_on_redb() {
+    a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api(
+        &Scratch::new("dead"),
+    );
+}
+
+#[test]
+fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts_on_redb() {
+    a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts(&Scratch::new("failures"));
+}
+
+#[test]
+fn a_body_the_handler_would_refuse_is_refused_and_not_stored_on_redb() {
+    a_body_the_handler_would_refuse_is_refused_and_not_stored(&Scratch::new("refused"));
+}
+
+#[test]
+fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more_on_redb() {
+    a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(&Scratch::new("full"));
+}
+
+/// Every case above, on PostgreSQL: one server for them all, a database each.
+#[test]
+fn every_case_on_postgres() {
+    let Some(pg) = PgServer::start() else { return };
+    let cases: [(&str, fn(&Scratch)); 7] = [
+        (
+            "dead",
+            a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api,
+        ),
+        (
+            "run",
+            a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids,
+        ),
+        (
+            "dedupe",
+            a_repeated_webhook_id_runs_once_and_answers_the_first_id,
+        ),
+        ("retry", a_failing_attempt_is_retried_and_the_third_succeeds),
+        (
+            "failures",
+            a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts,
+        ),
+        (
+            "refused",
+            a_body_the_handler_would_refuse_is_refused_and_not_stored,
+        ),
+        (
+            "full",
+            a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more,
+        ),
+    ];
+    for (name, case) in cases {
+        eprintln!("postgres: {name}");
+        case(&Scratch::on(name, pg.database()));
+    }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod bot;
+pub mod postgres;
 pub mod process;
 
 use std::path::PathBuf;

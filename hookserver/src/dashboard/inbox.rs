@@ -90,12 +90,13 @@ pub(super) async fn summary(
 ) -> ApiResult {
     guard(&req, &shared, &dashboard)?;
     let inbox = inbox_of(&shared)?;
-    let entries = inbox.store.list(false, LISTED).map_err(read_error)?;
+    let entries = inbox.store.list(false, LISTED).await.map_err(read_error)?;
+    let counts = inbox.store.counts().await.map_err(read_error)?;
     json(&serde_json::json!({
-        "counts": inbox.store.counts(),
+        "counts": counts,
         "deliveries": entries.iter().map(view).collect::<Vec<_>>(),
         "settings": {
-            "file": inbox.settings.location.display().to_string(),
+            "inbox": inbox.settings.location.to_string(),
             "attempts": inbox.settings.attempts,
             "backoff_ms": inbox.settings.backoff.as_millis(),
             "workers": inbox.settings.workers,
@@ -113,7 +114,11 @@ pub(super) async fn dead(
 ) -> ApiResult {
     guard(&req, &shared, &dashboard)?;
     let inbox = inbox_of(&shared)?;
-    let entries = inbox.store.list(true, LISTED_DEAD).map_err(read_error)?;
+    let entries = inbox
+        .store
+        .list(true, LISTED_DEAD)
+        .await
+        .map_err(read_error)?;
     json(&serde_json::json!({
         "dead": entries.iter().map(view).collect::<Vec<_>>(),
     }))

@@ -261,8 +261,8 @@ static OPEN: Mutex<Vec<(PathBuf, Weak<Embedded>)>> = Mutex::new(Vec::new());
 
 impl Embedded {
     /// Opens or creates the file; resumes what was not done when it was last closed.
-    pub(crate) fn open(settings: &Settings) -> Result<Arc<Self>, String> {
-        let path = std::path::absolute(&settings.location).map_err(|err| err.to_string())?;
+    pub(crate) fn open(file: &std::path::Path, settings: &Settings) -> Result<Arc<Self>, String> {
+        let path = std::path::absolute(file).map_err(|err| err.to_string())?;
         let mut open = lock(&OPEN);
         open.retain(|(_, weak)| weak.strong_count() > 0);
         if let Some(store) = open
@@ -360,7 +360,9 @@ impl Drop for Embedded {
 /// Opens (or creates) the file with a bounded page cache: the inbox's working set is the
 /// deliveries waiting now, not the whole file.
 fn open_file(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
-    Database::builder().set_cache_size(REDB_CACHE_BYTES).create(path)
+    Database::builder()
+        .set_cache_size(REDB_CACHE_BYTES)
+        .create(path)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -980,11 +982,12 @@ impl Store for Embedded {
         &self.inner.wake
     }
 
-    fn counts(&self) -> Counts {
-        lock(&self.inner.schedule).counts
+    fn counts(&self) -> BoxFuture<'_, Result<Counts, String>> {
+        let counts = lock(&self.inner.schedule).counts;
+        Box::pin(async move { Ok(counts) })
     }
 
-    fn list(&self, dead_only: bool, limit: usize) -> Result<Vec<Entry>, String> {
+    fn list(&self, dead_only: bool, limit: usize) -> BoxFuture<'_, Result<Vec<Entry>, String>> {
         let read = || -> Result<Vec<Entry>, redb::Error> {
             let txn = self.inner.db()?.begin_read()?;
             let ids: Vec<u64> = if dead_only {
@@ -1012,7 +1015,8 @@ impl Store for Embedded {
             }
             Ok(found)
         };
-        read().map_err(|err| err.to_string())
+        let listed = read().map_err(|err| err.to_string());
+        Box::pin(async move { listed })
     }
 
     fn retry(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {

@@ -7,6 +7,8 @@
 //! delivery's request and body as one blob.
 
 mod embedded;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod request;
 mod runner;
 
@@ -43,16 +45,71 @@ pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// persistent storage (`/data`) when it is mounted.
 pub const DEFAULT_INBOX_FILE: &str = "hookserver-inbox.redb";
 
+/// Where the inbox is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// An embedded redb file.
+    File(PathBuf),
+    /// A PostgreSQL database, shared by every replica that names it.
+    Postgres(String),
+}
+
+impl Location {
+    /// From `HOOKSERVER_INBOX` or `.inbox(...)`: a `postgres://` (or `postgresql://`) URL,
+    /// else a file path.
+    pub(crate) fn parse(value: &str) -> Self {
+        let value = value.trim();
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Location::Postgres(value.to_owned())
+        } else {
+            Location::File(PathBuf::from(value))
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// `scheme://user:password@host/...` without the password.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// How the inbox runs its deliveries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Settings {
-    /// The file (or, later, a database URL).
-    pub(crate) location: PathBuf,
+    pub(crate) location: Location,
     pub(crate) attempts: u32,
     pub(crate) backoff: Duration,
     pub(crate) workers: usize,
     pub(crate) limit: usize,
     pub(crate) dedupe_window: Duration,
+    /// How long a replica holds a delivery it claimed (PostgreSQL): past it, another
+    /// replica may run it. Twice the handler timeout, at least 1 s; 10 min without one.
+    pub(crate) lease: Duration,
 }
 
 impl Settings {
@@ -251,9 +308,13 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Woken when a delivery becomes due.
     fn wake(&self) -> &Notify;
     /// How many deliveries are in each state.
-    fn counts(&self) -> Counts;
+    fn counts(&self) -> BoxFuture<'_, std::result::Result<Counts, String>>;
     /// The newest deliveries (at most `limit`), or the dead letters only.
-    fn list(&self, dead_only: bool, limit: usize) -> std::result::Result<Vec<Entry>, String>;
+    fn list(
+        &self,
+        dead_only: bool,
+        limit: usize,
+    ) -> BoxFuture<'_, std::result::Result<Vec<Entry>, String>>;
     /// Queues a dead letter again, for a new round of attempts.
     fn retry(&self, id: u64) -> BoxFuture<'_, std::result::Result<(), ActionError>>;
     /// Removes a delivery that is not running.
@@ -271,8 +332,22 @@ impl Inbox {
     /// Opens (or creates) the inbox the settings name: a clear error, never a panic, for a
     /// file that cannot be opened or is not an inbox.
     pub(crate) fn open(settings: Settings) -> Result<Self> {
-        let store = embedded::Embedded::open(&settings).map_err(|reason| Error::Inbox {
-            location: settings.location.display().to_string(),
+        let opened: std::result::Result<Arc<dyn Store>, String> = match &settings.location {
+            Location::File(path) => {
+                embedded::Embedded::open(path, &settings).map(|s| s as Arc<dyn Store>)
+            }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => {
+                postgres::Postgres::open(url, &settings).map(|s| s as Arc<dyn Store>)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Location::Postgres(_) => Err(
+                "this build of hookserver has no PostgreSQL inbox: enable its `postgres` feature"
+                    .to_owned(),
+            ),
+        };
+        let store = opened.map_err(|reason| Error::Inbox {
+            location: settings.location.to_string(),
             reason,
         })?;
         Ok(Inbox { store, settings })
@@ -299,13 +374,36 @@ mod tests {
 
     fn settings(backoff: Duration) -> Settings {
         Settings {
-            location: PathBuf::new(),
+            location: Location::File(PathBuf::new()),
             attempts: DEFAULT_QUEUE_ATTEMPTS,
             backoff,
             workers: 1,
             limit: 10,
             dedupe_window: DEFAULT_DEDUPE_WINDOW,
+            lease: Duration::from_secs(120),
         }
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        let url = Location::parse("postgres://bot:s3cret@db.internal:5432/hooks?sslmode=disable");
+        assert_eq!(
+            url.to_string(),
+            "postgres://bot:***@db.internal:5432/hooks?sslmode=disable"
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(
+            Location::parse("postgresql://db/x").to_string(),
+            "postgresql://db/x"
+        );
+        assert_eq!(
+            Location::parse("postgres://me@db/x").to_string(),
+            "postgres://me@db/x"
+        );
+        assert_eq!(
+            Location::parse(" inbox.redb "),
+            Location::File(PathBuf::from("inbox.redb"))
+        );
     }
 
     #[test]

@@ -15,28 +15,34 @@ use crate::dashboard::DEFAULT_EVENT_STREAMS;
 use crate::deliveries::DEFAULT_DELIVERY_LOG;
 use crate::error::{Error, Result};
 use crate::inbox::{
-    Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE, DEFAULT_QUEUE_ATTEMPTS,
-    DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
+    Location, Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE,
+    DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
 };
 use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
 
 /// The inbox's settings: the builder's, else the environment's, else the defaults.
 fn inbox_settings(
     queue: &QueueOptions,
+    handler_timeout: Option<Duration>,
     on_space: bool,
     set: &impl Fn(&str) -> Option<String>,
 ) -> Result<InboxSettings> {
     let location = match queue.inbox.clone().or_else(|| set("HOOKSERVER_INBOX")) {
-        Some(value) if value.contains("://") => {
-            return Err(Error::Config(format!(
-                "HOOKSERVER_INBOX names a database server ({}); this version keeps the inbox in a file: name a file path",
-                value.split("://").next().unwrap_or("")
-            )))
+        Some(value) => {
+            let location = Location::parse(&value);
+            if matches!(&location, Location::File(_)) && value.contains("://") {
+                return Err(Error::Config(format!(
+                    "HOOKSERVER_INBOX must be a file path or a postgres:// URL, not {}",
+                    value.split("://").next().unwrap_or("")
+                )));
+            }
+            location
         }
-        Some(value) => PathBuf::from(value.trim()),
         // A Space's persistent storage, when mounted, outlives restarts and rebuilds.
-        None if on_space && Path::new("/data").is_dir() => Path::new("/data").join(DEFAULT_INBOX_FILE),
-        None => PathBuf::from(DEFAULT_INBOX_FILE),
+        None if on_space && Path::new("/data").is_dir() => {
+            Location::File(Path::new("/data").join(DEFAULT_INBOX_FILE))
+        }
+        None => Location::File(PathBuf::from(DEFAULT_INBOX_FILE)),
     };
     let number = |name: &str, what: &str| -> Result<Option<u64>> {
         set(name)
@@ -111,6 +117,9 @@ fn inbox_settings(
             Some(d) => d,
             None => duration("HOOKSERVER_DEDUPE_WINDOW")?.unwrap_or(DEFAULT_DEDUPE_WINDOW),
         },
+        lease: handler_timeout.map_or(Duration::from_secs(600), |timeout| {
+            (timeout * 2).max(Duration::from_secs(1))
+        }),
     })
 }
 
@@ -254,7 +263,7 @@ impl Config {
                 any: on_space,
                 list,
             },
-            inbox: inbox_settings(&server.queue, on_space, &set)?,
+            inbox: inbox_settings(&server.queue, server.handler_timeout, on_space, &set)?,
         })
     }
 
@@ -372,7 +381,10 @@ mod tests {
     #[test]
     fn the_inbox_s_settings_come_from_the_builder_the_environment_or_the_defaults() {
         let c = resolve(&WebhooksServer::empty(), &[]).unwrap().inbox;
-        assert_eq!(c.location, PathBuf::from(DEFAULT_INBOX_FILE));
+        assert_eq!(
+            c.location,
+            Location::File(PathBuf::from(DEFAULT_INBOX_FILE))
+        );
         assert_eq!(
             (c.attempts, c.backoff, c.workers),
             (8, Duration::from_secs(1), 4)
@@ -387,7 +399,7 @@ mod tests {
             ("HOOKSERVER_DEDUPE_WINDOW", "1h"),
         ];
         let c = resolve(&WebhooksServer::empty(), &env).unwrap().inbox;
-        assert_eq!(c.location, PathBuf::from("/tmp/x.redb"));
+        assert_eq!(c.location, Location::File(PathBuf::from("/tmp/x.redb")));
         assert_eq!((c.attempts, c.workers, c.limit), (3, 2, 10));
         assert_eq!(
             (c.backoff, c.dedupe_window),
@@ -401,7 +413,14 @@ mod tests {
             .queue_limit(7)
             .dedupe_window(Duration::from_secs(60));
         let c = resolve(&built, &env).unwrap().inbox;
-        assert_eq!(c.location, PathBuf::from("/tmp/y.redb"));
+        assert_eq!(c.location, Location::File(PathBuf::from("/tmp/y.redb")));
+        let c = resolve(&built.clone().inbox("postgres://bot@db/hooks"), &[])
+            .unwrap()
+            .inbox;
+        assert_eq!(
+            c.location,
+            Location::Postgres("postgres://bot@db/hooks".to_owned())
+        );
         assert_eq!((c.attempts, c.workers, c.limit), (5, 1, 7));
         assert_eq!(
             (c.backoff, c.dedupe_window),
@@ -414,7 +433,7 @@ mod tests {
             ("HOOKSERVER_QUEUE_WORKERS", "-2"),
             ("HOOKSERVER_QUEUE_LIMIT", "1.5"),
             ("HOOKSERVER_DEDUPE_WINDOW", "0s"),
-            ("HOOKSERVER_INBOX", "postgres://me@db/hooks"),
+            ("HOOKSERVER_INBOX", "mysql://me@db/hooks"),
         ] {
             let err = resolve(&WebhooksServer::empty(), &[(name, value)])
                 .unwrap_err()

@@ -218,7 +218,7 @@ impl WebhooksServer {
         if let Some(inbox) = &inbox {
             say(&format!(
                 "Queued endpoints keep their deliveries in {} (HOOKSERVER_INBOX).",
-                inbox.settings.location.display()
+                inbox.settings.location
             ));
         }
         Ok(ServerHandle {

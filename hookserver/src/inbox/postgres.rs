@@ -1,0 +1,776 @@
+//! The PostgreSQL inbox: one database shared by every replica that names it. Dedupe is a
+//! unique key inserted in the same statement as the delivery; a replica claims a due
+//! delivery with `FOR UPDATE SKIP LOCKED` and a lease (another replica takes it over once
+//! the lease expires); `LISTEN`/`NOTIFY` wakes idle replicas when a delivery arrives.
+//! Every time is the database's clock, so replicas' clocks need not agree.
+//!
+//! The client (tokio-postgres, pooled by deadpool-postgres) runs on a runtime of its own:
+//! the HTTP workers, the queue's runner and the dashboard all call it from theirs.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use actix_web::web::Bytes;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio_postgres::NoTls;
+
+use super::request::RequestHead;
+use super::{
+    Accepted, ActionError, Arrival, Counts, Entry, Failed, Job, Outcome, Refused, Settings, State,
+    Store,
+};
+
+/// The schema this version creates and reads.
+const SCHEMA: i32 = 1;
+/// The advisory lock that serializes migrations of replicas starting together.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_0001;
+/// The channel `NOTIFY` wakes idle replicas on.
+const CHANNEL: &str = "hookserver_inbox";
+/// The database's clock, in ms since the epoch.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// How often the counts (for the waiting limit) and the purge run.
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How close to the waiting limit the counts are read for each delivery.
+const NEAR_LIMIT: usize = 100;
+
+const MIGRATION_1: &str = "
+CREATE TABLE hookserver_deliveries (
+    id bigserial PRIMARY KEY,
+    endpoint text NOT NULL,
+    key text NOT NULL,
+    webhook_id text,
+    received bigint NOT NULL,
+    state smallint NOT NULL,
+    tries integer NOT NULL DEFAULT 0,
+    round integer NOT NULL DEFAULT 0,
+    next_at bigint NOT NULL,
+    finished bigint,
+    lease_until bigint,
+    leased_by text,
+    request bytea
+);
+CREATE INDEX hookserver_deliveries_due ON hookserver_deliveries (next_at) WHERE state IN (0, 2);
+CREATE INDEX hookserver_deliveries_leased ON hookserver_deliveries (lease_until) WHERE state = 1;
+CREATE INDEX hookserver_deliveries_done ON hookserver_deliveries (finished) WHERE state = 3;
+CREATE TABLE hookserver_keys (
+    endpoint text NOT NULL,
+    key text NOT NULL,
+    id bigint NOT NULL,
+    received bigint NOT NULL,
+    PRIMARY KEY (endpoint, key)
+);
+CREATE TABLE hookserver_errors (
+    id bigint NOT NULL,
+    attempt integer NOT NULL,
+    at bigint NOT NULL,
+    error text NOT NULL,
+    PRIMARY KEY (id, attempt)
+);
+";
+
+/// The inbox in a PostgreSQL database.
+pub(crate) struct Postgres {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+    wake: Arc<Notify>,
+    /// This replica's name in leases.
+    me: Arc<str>,
+    /// The last counts read (the waiting limit is checked against them).
+    counts: Arc<Mutex<Counts>>,
+    next_due: Mutex<Option<SystemTime>>,
+    limit: usize,
+    window_ms: i64,
+    lease_ms: i64,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn state_of(code: i16) -> State {
+    match code {
+        0 => State::Queued,
+        1 => State::Running,
+        2 => State::Retrying,
+        3 => State::Done,
+        _ => State::Dead,
+    }
+}
+
+fn ms(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn db_error(err: &dyn std::fmt::Display) -> String {
+    format!("the database: {err}")
+}
+
+impl Postgres {
+    /// Connects, creates or migrates the schema (safe when replicas start together), and
+    /// starts listening for new deliveries.
+    pub(crate) fn open(url: &str, settings: &Settings) -> Result<Arc<Self>, String> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|err| format!("not a PostgreSQL URL: {err}"))?;
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("hookserver");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hookserver-postgres")
+            .enable_all()
+            .build()
+            .map_err(|err| err.to_string())?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|err| err.to_string())?;
+        let migrating = pool.clone();
+        // Not on the caller's thread: it may be inside another runtime.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(migrate(&migrating)))
+                .join()
+                .unwrap_or_else(|_| Err("the migration panicked".to_owned()))
+        })?;
+        let me: Arc<str> = format!(
+            "{}-{}-{:08x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned()),
+            std::process::id(),
+            getrandom::u32().unwrap_or(0)
+        )
+        .into();
+        let wake = Arc::new(Notify::new());
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let handle = runtime.handle().clone();
+        handle.spawn(listen(config, Arc::clone(&wake)));
+        let window_ms = i64::try_from(settings.dedupe_window.as_millis()).unwrap_or(i64::MAX);
+        handle.spawn(housekeeping(pool.clone(), Arc::clone(&counts), window_ms));
+        Ok(Arc::new(Postgres {
+            runtime: Some(runtime),
+            handle,
+            pool,
+            wake,
+            me,
+            counts,
+            next_due: Mutex::new(None),
+            limit: settings.limit,
+            window_ms,
+            lease_ms: i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX),
+        }))
+    }
+
+    /// Runs `work` on the client's runtime, whatever runtime the caller is on.
+    fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> impl Future<Output = Result<T, String>>
+    where
+        F: Future<Output = Result<T, String>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self.handle.spawn(work(self.pool.clone()));
+        async move { task.await.map_err(|err| err.to_string())? }
+    }
+}
+
+/// Creates or migrates the schema, under an advisory lock (one replica at a time).
+async fn migrate(pool: &Pool) -> Result<(), String> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|err| format!("cannot connect: {err}"))?;
+    let txn = client.transaction().await.map_err(|e| db_error(&e))?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| db_error(&e))?;
+    txn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS hookserver_meta (key text PRIMARY KEY, value text NOT NULL)",
+    )
+    .await
+    .map_err(|e| db_error(&e))?;
+    let row = txn
+        .query_opt(
+            "SELECT value FROM hookserver_meta WHERE key = 'schema'",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    let version: i32 = match row {
+        Some(row) => row
+            .get::<_, String>(0)
+            .parse()
+            .map_err(|_| "its hookserver_meta table is not hookserver's".to_owned())?,
+        None => 0,
+    };
+    if version > SCHEMA {
+        return Err(format!(
+            "its schema is version {version}, made by a newer hookserver (this one reads {SCHEMA})"
+        ));
+    }
+    if version < 1 {
+        txn.batch_execute(MIGRATION_1)
+            .await
+            .map_err(|e| db_error(&e))?;
+        txn.execute(
+            "INSERT INTO hookserver_meta (key, value) VALUES ('schema', $1)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&SCHEMA.to_string()],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    }
+    txn.commit().await.map_err(|e| db_error(&e))
+}
+
+/// Listens on its own connection for new deliveries, reconnecting when it drops.
+async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let notified = Arc::clone(&wake);
+                // The connection's messages: the notifications, until it closes.
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
+                        match message {
+                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                                notified.notify_one();
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    // What arrived while not listening is due now.
+                    wake.notify_one();
+                    let _ = driver.await;
+                } else {
+                    driver.abort();
+                }
+                drop(client);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the inbox cannot listen for new deliveries yet");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Reads the counts twice a second, and purges done deliveries past the dedupe window.
+async fn housekeeping(pool: Pool, counts: Arc<Mutex<Counts>>, window_ms: i64) {
+    let mut last_purge: Option<std::time::Instant> = None;
+    loop {
+        if let Ok(read) = read_counts(&pool).await {
+            *counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = read;
+        }
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(std::time::Instant::now());
+            if let Err(err) = purge(&pool, window_ms).await {
+                tracing::warn!(error = %err, "the inbox could not purge old deliveries");
+            }
+        }
+        tokio::time::sleep(HOUSEKEEPING).await;
+    }
+}
+
+async fn read_counts(pool: &Pool) -> Result<Counts, String> {
+    let client = pool.get().await.map_err(|e| db_error(&e))?;
+    let rows = client
+        .query(
+            "SELECT state, count(*) FROM hookserver_deliveries GROUP BY state",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    let mut counts = Counts::default();
+    for row in rows {
+        let n = usize::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+        *counts.of(state_of(row.get(0))) = n;
+    }
+    Ok(counts)
+}
+
+async fn purge(pool: &Pool, window_ms: i64) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| db_error(&e))?;
+    let sql = format!(
+        "WITH old AS (
+            DELETE FROM hookserver_deliveries WHERE state = 3 AND finished < {NOW} - $1 RETURNING id
+        ), errors AS (
+            DELETE FROM hookserver_errors WHERE id IN (SELECT id FROM old)
+        )
+        DELETE FROM hookserver_keys WHERE received < {NOW} - $1
+            AND id NOT IN (SELECT id FROM hookserver_deliveries WHERE state <> 3)"
+    );
+    client
+        .execute(&sql, &[&window_ms])
+        .await
+        .map_err(|e| db_error(&e))?;
+    Ok(())
+}
+
+impl Store for Postgres {
+    fn accept(&self, arrival: Arrival) -> BoxFuture<'_, Result<Accepted, Refused>> {
+        let waiting = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .waiting();
+        let window_ms = self.window_ms;
+        let limit = self.limit;
+        // The counts are read twice a second; near the limit, read them now.
+        let near = waiting.saturating_add(NEAR_LIMIT) >= limit;
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            if near {
+                let waiting = read_counts(&pool).await?.waiting();
+                if waiting >= limit {
+                    return Ok(Err(waiting));
+                }
+            }
+            let blob = arrival.head.encode(&arrival.body);
+            let endpoint: &str = &arrival.endpoint;
+            // The key and the delivery in one statement (one transaction): of two replicas
+            // given the same key at once, one inserts and the other finds it.
+            let sql = format!(
+                "WITH k AS (
+                    INSERT INTO hookserver_keys (endpoint, key, id, received)
+                    VALUES ($1, $2, nextval(pg_get_serial_sequence('hookserver_deliveries', 'id')), {NOW})
+                    ON CONFLICT (endpoint, key) DO UPDATE
+                        SET id = EXCLUDED.id, received = EXCLUDED.received
+                        WHERE hookserver_keys.received < {NOW} - $3
+                    RETURNING id, received
+                ), d AS (
+                    INSERT INTO hookserver_deliveries
+                        (id, endpoint, key, webhook_id, received, state, next_at, request)
+                    SELECT id, $1, $2, $4, received, 0, received, $5 FROM k
+                    RETURNING id
+                )
+                SELECT d.id, pg_notify('{CHANNEL}', '') IS NULL FROM d"
+            );
+            let row = client
+                .query_opt(
+                    &sql,
+                    &[&endpoint, &arrival.key, &window_ms, &arrival.webhook_id, &blob],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            if let Some(row) = row {
+                return Ok(Ok(Accepted::Queued(ms(row.get(0)))));
+            }
+            let first = client
+                .query_one(
+                    "SELECT id FROM hookserver_keys WHERE endpoint = $1 AND key = $2",
+                    &[&endpoint, &arrival.key],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            Ok(Ok(Accepted::Duplicate(ms(first.get(0)))))
+        });
+        Box::pin(async move {
+            match work.await {
+                Ok(Ok(accepted)) => Ok(accepted),
+                Ok(Err(waiting)) => Err(Refused::Full(waiting)),
+                Err(err) => Err(Refused::Write(err)),
+            }
+        })
+    }
+
+    fn claim(&self) -> BoxFuture<'_, Result<Option<Job>, String>> {
+        let me = Arc::clone(&self.me);
+        let lease = self.lease_ms;
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let sql = format!(
+                "WITH c AS (
+                    SELECT id, state AS was FROM hookserver_deliveries
+                    WHERE (state IN (0, 2) AND next_at <= {NOW})
+                       OR (state = 1 AND lease_until < {NOW})
+                    ORDER BY next_at LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE hookserver_deliveries d
+                SET state = 1, tries = d.tries + 1, lease_until = {NOW} + $1, leased_by = $2
+                FROM c WHERE d.id = c.id
+                RETURNING d.id, d.endpoint, d.webhook_id, d.tries, d.round, d.request, c.was"
+            );
+            let me: &str = &me;
+            let row = client
+                .query_opt(&sql, &[&lease, &me])
+                .await
+                .map_err(|e| db_error(&e))?;
+            let Some(row) = row else {
+                let due = client
+                    .query_one(
+                        &format!(
+                            "SELECT least(
+                                (SELECT min(next_at) FROM hookserver_deliveries WHERE state IN (0, 2)),
+                                (SELECT min(lease_until) FROM hookserver_deliveries WHERE state = 1)
+                            ) - {NOW}"
+                        ),
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| db_error(&e))?;
+                return Ok(Err(due.get::<_, Option<i64>>(0)));
+            };
+            let id: i64 = row.get(0);
+            let tries: i32 = row.get(3);
+            let round: i32 = row.get(4);
+            let was: i16 = row.get(6);
+            if was == 1 {
+                // The replica that held it stopped during its attempt.
+                client
+                    .execute(
+                        &format!(
+                            "INSERT INTO hookserver_errors (id, attempt, at, error)
+                             VALUES ($1, $2, {NOW}, 'interrupted: the replica running it stopped (its lease expired)')
+                             ON CONFLICT DO NOTHING"
+                        ),
+                        &[&id, &(tries - 1)],
+                    )
+                    .await
+                    .map_err(|e| db_error(&e))?;
+            }
+            let blob: Option<Vec<u8>> = row.get(5);
+            Ok(Ok((
+                id,
+                row.get::<_, String>(1),
+                row.get::<_, Option<String>>(2),
+                tries,
+                round,
+                blob,
+            )))
+        });
+        Box::pin(async move {
+            match work.await? {
+                Err(due_in) => {
+                    let due = due_in.map(|ms| {
+                        SystemTime::now()
+                            + Duration::from_millis(u64::try_from(ms.max(0)).unwrap_or(0))
+                    });
+                    *self
+                        .next_due
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = due;
+                    Ok(None)
+                }
+                Ok((id, endpoint, webhook_id, tries, round, blob)) => {
+                    let id = ms(id);
+                    let attempt = u32::try_from(tries).unwrap_or(0);
+                    let in_round = u32::try_from(tries - round).unwrap_or(0);
+                    let Some(blob) = blob else {
+                        self.finish(
+                            id,
+                            attempt,
+                            Outcome::Dead {
+                                error: "its stored request is missing".to_owned(),
+                            },
+                        )
+                        .await;
+                        return Ok(None);
+                    };
+                    match RequestHead::decode(&blob) {
+                        Ok((head, body)) => Ok(Some(Job {
+                            id,
+                            endpoint,
+                            webhook_id,
+                            attempt,
+                            in_round,
+                            head,
+                            body: Bytes::copy_from_slice(body),
+                        })),
+                        Err(error) => {
+                            self.finish(id, attempt, Outcome::Dead { error }).await;
+                            Ok(None)
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn next_due(&self) -> Option<SystemTime> {
+        *self
+            .next_due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn finish(&self, id: u64, number: u32, outcome: Outcome) -> BoxFuture<'_, ()> {
+        let retried = matches!(outcome, Outcome::Retry { .. });
+        let me = Arc::clone(&self.me);
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        let number = i32::try_from(number).unwrap_or(i32::MAX);
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let me: &str = &me;
+            // Only while this replica holds the lease: after it expired, another may run it.
+            let (sql, error, delay): (String, Option<String>, i64) = match outcome {
+                Outcome::Done => (
+                    format!(
+                        "UPDATE hookserver_deliveries
+                         SET state = 3, finished = {NOW}, request = NULL, lease_until = NULL
+                         WHERE id = $1 AND leased_by = $2 AND state = 1"
+                    ),
+                    None,
+                    0,
+                ),
+                Outcome::Retry { error, at } => {
+                    let delay = i64::try_from(at.saturating_sub(super::now_ms())).unwrap_or(0);
+                    (
+                        format!(
+                            "WITH u AS (
+                                UPDATE hookserver_deliveries
+                                SET state = 2, next_at = {NOW} + $5, lease_until = NULL
+                                WHERE id = $1 AND leased_by = $2 AND state = 1 RETURNING id
+                            )
+                            INSERT INTO hookserver_errors (id, attempt, at, error)
+                            SELECT id, $3, {NOW}, $4 FROM u ON CONFLICT DO NOTHING"
+                        ),
+                        Some(error),
+                        delay,
+                    )
+                }
+                Outcome::Dead { error } => (
+                    format!(
+                        "WITH u AS (
+                            UPDATE hookserver_deliveries
+                            SET state = 4, finished = {NOW}, lease_until = NULL
+                            WHERE id = $1 AND leased_by = $2 AND state = 1 RETURNING id
+                        )
+                        INSERT INTO hookserver_errors (id, attempt, at, error)
+                        SELECT id, $3, {NOW}, $4 FROM u ON CONFLICT DO NOTHING"
+                    ),
+                    Some(error),
+                    0,
+                ),
+            };
+            let result = match &error {
+                None => client.execute(&sql, &[&id, &me]).await,
+                Some(error) if sql.contains("$5") => {
+                    client
+                        .execute(&sql, &[&id, &me, &number, error, &delay])
+                        .await
+                }
+                Some(error) => client.execute(&sql, &[&id, &me, &number, error]).await,
+            };
+            result.map(|_| ()).map_err(|e| db_error(&e))
+        });
+        Box::pin(async move {
+            if let Err(err) = work.await {
+                // Not recorded: the lease expires and the delivery runs again (at least once).
+                tracing::error!(id, error = %err, "the inbox could not record an attempt");
+            }
+            if retried {
+                // The runner sleeps until the next due time it knew: this one may be sooner.
+                self.wake.notify_one();
+            }
+        })
+    }
+
+    fn release(&self, id: u64) {
+        let me = Arc::clone(&self.me);
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let me: &str = &me;
+            client
+                .execute(
+                    &format!(
+                        "UPDATE hookserver_deliveries
+                         SET state = CASE WHEN tries <= 1 THEN 0 ELSE 2 END, tries = tries - 1,
+                             next_at = {NOW}, lease_until = NULL
+                         WHERE id = $1 AND leased_by = $2 AND state = 1"
+                    ),
+                    &[&id, &me],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| db_error(&e))
+        });
+        // Waited for on this thread: the process is stopping.
+        let _ = futures_executor::block_on(work);
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.wake
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Counts, String>> {
+        let work = self.run(|pool| async move { read_counts(&pool).await });
+        Box::pin(work)
+    }
+
+    fn list(&self, dead_only: bool, limit: usize) -> BoxFuture<'_, Result<Vec<Entry>, String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Box::pin(self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let filter = if dead_only { "WHERE state = 4" } else { "" };
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT id, endpoint, webhook_id, received, state, tries, next_at, finished
+                         FROM hookserver_deliveries {filter} ORDER BY id DESC LIMIT $1"
+                    ),
+                    &[&limit],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            let errors = client
+                .query(
+                    "SELECT id, attempt, at, error FROM hookserver_errors
+                     WHERE id = ANY($1) ORDER BY id, attempt",
+                    &[&ids],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let id: i64 = row.get(0);
+                    Entry {
+                        id: ms(id),
+                        endpoint: row.get(1),
+                        webhook_id: row.get(2),
+                        received: ms(row.get(3)),
+                        state: state_of(row.get(4)),
+                        tries: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
+                        errors: errors
+                            .iter()
+                            .filter(|e| e.get::<_, i64>(0) == id)
+                            .map(|e| Failed {
+                                number: u32::try_from(e.get::<_, i32>(1)).unwrap_or(0),
+                                at: ms(e.get(2)),
+                                error: e.get(3),
+                            })
+                            .collect(),
+                        next: ms(row.get(6)),
+                        finished: row.get::<_, Option<i64>>(7).map(ms),
+                    }
+                })
+                .collect())
+        }))
+    }
+
+    fn retry(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
+        let key = i64::try_from(id).unwrap_or(i64::MAX);
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let retried = client
+                .query_opt(
+                    &format!(
+                        "UPDATE hookserver_deliveries
+                         SET state = 0, next_at = {NOW}, finished = NULL, round = tries
+                         WHERE id = $1 AND state = 4
+                         RETURNING pg_notify('{CHANNEL}', '') IS NULL"
+                    ),
+                    &[&key],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            if retried.is_some() {
+                return Ok(None);
+            }
+            state_now(&client, key).await
+        });
+        Box::pin(async move {
+            match work.await.map_err(ActionError::Write)? {
+                None => Ok(()),
+                Some(None) => Err(ActionError::NotFound(id)),
+                Some(Some(state)) => Err(ActionError::Conflict(
+                    id,
+                    state,
+                    "only a dead letter is retried",
+                )),
+            }
+        })
+    }
+
+    fn discard(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
+        let key = i64::try_from(id).unwrap_or(i64::MAX);
+        let work = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(|e| db_error(&e))?;
+            let gone = client
+                .query_opt(
+                    "WITH d AS (
+                        DELETE FROM hookserver_deliveries WHERE id = $1 AND state <> 1
+                        RETURNING id, endpoint, key
+                    ), e AS (
+                        DELETE FROM hookserver_errors WHERE id IN (SELECT id FROM d)
+                    ), k AS (
+                        DELETE FROM hookserver_keys USING d
+                        WHERE hookserver_keys.endpoint = d.endpoint AND hookserver_keys.key = d.key
+                          AND hookserver_keys.id = d.id
+                    )
+                    SELECT id FROM d",
+                    &[&key],
+                )
+                .await
+                .map_err(|e| db_error(&e))?;
+            if gone.is_some() {
+                return Ok(None);
+            }
+            state_now(&client, key).await
+        });
+        Box::pin(async move {
+            match work.await.map_err(ActionError::Write)? {
+                None => Ok(()),
+                Some(None) => Err(ActionError::NotFound(id)),
+                Some(Some(state)) => Err(ActionError::Conflict(
+                    id,
+                    state,
+                    "an attempt is running; discard it after",
+                )),
+            }
+        })
+    }
+}
+
+/// A delivery's state now (`Some(None)`: no such delivery), for an action's refusal.
+async fn state_now(
+    client: &deadpool_postgres::Client,
+    id: i64,
+) -> Result<Option<Option<State>>, String> {
+    let row = client
+        .query_opt(
+            "SELECT state FROM hookserver_deliveries WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    Ok(Some(row.map(|r| state_of(r.get(0)))))
+}

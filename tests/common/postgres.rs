@@ -1,0 +1,207 @@
+//! A throwaway PostgreSQL server for the tests: `initdb` into a temporary folder, then
+//! `postgres` on a free loopback port under a [`Guard`] (killed with its process group when
+//! dropped, a failed test included). Needs Debian's `postgresql` package; without it the
+//! tests say `skipped: ...` and pass, unless `HOOKSERVER_REQUIRE_POSTGRES=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::{optional, Guard};
+
+/// A running PostgreSQL server and its folder.
+pub struct PgServer {
+    process: Option<Guard>,
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    databases: std::sync::atomic::AtomicUsize,
+}
+
+/// Where the server programs are: `initdb` on `PATH`'s folder, or Debian's folder.
+fn bin_dir() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    if let Some(initdb) = super::process::on_path("initdb") {
+        let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
+        candidates.insert(0, real.parent()?.to_path_buf());
+    }
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// `program args`, as the `postgres` user when this is root (PostgreSQL refuses root).
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+impl PgServer {
+    /// A fresh server, or `None` (the test passes, having said `skipped: ...`).
+    pub fn start() -> Option<PgServer> {
+        let bin = bin_dir();
+        let missing = "PostgreSQL's server programs are not installed (apt-get install postgresql)";
+        if !optional("POSTGRES", bin.is_some(), missing) {
+            return None;
+        }
+        let bin = bin.unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "hookserver-pg-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let chown = Command::new("chown")
+                .args(["postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        let initdb = as_server_user(&bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "-U",
+                "hookserver",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let mut server = PgServer {
+            process: None,
+            bin,
+            dir,
+            port: super::free_port(),
+            databases: std::sync::atomic::AtomicUsize::new(0),
+        };
+        server.run();
+        Some(server)
+    }
+
+    /// Starts `postgres` on the folder and waits until it takes connections.
+    fn run(&mut self) {
+        let process = Guard::spawn(
+            as_server_user(&self.bin.join("postgres"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-p", &self.port.to_string(), "-k"])
+                .arg(&self.dir)
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "max_connections=200",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("postgres starts");
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "hookserver",
+                ])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "postgres did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server at once (SIGKILL on its process group) and starts it again on the
+    /// same folder and port: what a database crash and restart look like to its clients.
+    pub fn restart_after(&mut self, down: Duration) {
+        self.process.take();
+        std::thread::sleep(down);
+        self.run();
+    }
+
+    /// A new empty database's URL.
+    pub fn database(&self) -> String {
+        let n = self
+            .databases
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("hooks_{n}");
+        self.sql("postgres", &format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://hookserver@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs `sql` in `database` with psql; its output.
+    pub fn sql(&self, database: &str, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "hookserver",
+                "-d",
+                database,
+            ])
+            .args(["-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.process.take();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
