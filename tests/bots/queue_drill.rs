@@ -2,7 +2,7 @@
 //! the inbox run it as a real process (`tests/queue.rs`, `tests/queue_crash.rs`).
 //!
 //! Every attempt that reaches the end of a handler appends a line to `$DRILL_JOURNAL`:
-//! `ENDPOINT WEBHOOK_ID DELIVERY_ID ATTEMPT`.
+//! `ENDPOINT WEBHOOK_ID DELIVERY_ID ATTEMPT PID`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,10 +14,11 @@ fn journal(endpoint: &str, attempt: &Attempt) {
         return;
     };
     let line = format!(
-        "{endpoint} {} {} {}\n",
+        "{endpoint} {} {} {} {}\n",
         attempt.webhook_id().unwrap_or("-"),
         attempt.delivery_id().unwrap_or("-"),
-        attempt.number()
+        attempt.number(),
+        std::process::id()
     );
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -111,9 +111,18 @@ impl PgServer {
         Some(server)
     }
 
-    /// Starts `postgres` on the folder and waits until it takes connections.
+    /// Starts `postgres` on the folder and waits until it takes connections (trying again
+    /// while the previous server's processes are still going away).
     fn run(&mut self) {
-        let process = Guard::spawn(
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.try_run() {
+            assert!(Instant::now() < deadline, "postgres did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn try_run(&mut self) -> bool {
+        let mut process = Guard::spawn(
             as_server_user(&self.bin.join("postgres"))
                 .arg("-D")
                 .arg(self.dir.join("data"))
@@ -129,9 +138,11 @@ impl PgServer {
                 .stderr(Stdio::null()),
         )
         .expect("postgres starts");
-        self.process = Some(process);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if process.child().try_wait().ok().flatten().is_some() {
+                return false;
+            }
             let ready = Command::new(self.bin.join("pg_isready"))
                 .args([
                     "-h",
@@ -145,7 +156,8 @@ impl PgServer {
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
-                return;
+                self.process = Some(process);
+                return true;
             }
             assert!(Instant::now() < deadline, "postgres did not start");
             std::thread::sleep(Duration::from_millis(50));
