@@ -86,6 +86,12 @@ def main(path):
                 ("queued: durable 202s/s c=64 vs inline (same ids)", ratio(queued["rps64"], inline_ids["rps64"]), ">= 0.5", lambda r: r >= 0.5),
                 ("queued: p99 of the 202 at c=64 (ms)", queued["p99_64"], "< 10", lambda r: r < 10),
             ]
+            queued_pg = all_figures.get("hookserver-queued-pg")
+            if queued_pg:
+                rows += [
+                    ("queued on PostgreSQL: 202s/s c=64 vs inline", ratio(queued_pg["rps64"], inline_ids["rps64"]), "-", lambda r: True),
+                    ("queued on PostgreSQL: p99 of the 202 at c=64 (ms)", queued_pg["p99_64"], "-", lambda r: True),
+                ]
         if idle:
             growth = median([r["rss_growth_mib"] for r in idle])
             latency = median([r["new_delivery_ms_max"] for r in idle])

@@ -76,7 +76,10 @@ CREATE TABLE hookserver_errors (
 pub(crate) struct Postgres {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// Connections whose commits are durable (acknowledgements, actions).
     pool: Pool,
+    /// Connections whose commits do not wait for the disk (attempts' progress).
+    progress: Pool,
     wake: Arc<Notify>,
     /// This replica's name in leases.
     me: Arc<str>,
@@ -137,20 +140,12 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|err| err.to_string())?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|err| err.to_string())?;
+        let pool = pool_of(config.clone())?;
+        // Attempts' progress (claims, outcomes) commits without waiting for the disk: a
+        // record lost in a database crash only runs an attempt again.
+        let mut unsynced = config.clone();
+        unsynced.options("-c synchronous_commit=off");
+        let progress = pool_of(unsynced)?;
         let migrating = pool.clone();
         // Not on the caller's thread: it may be inside another runtime.
         std::thread::scope(|scope| {
@@ -176,6 +171,7 @@ impl Postgres {
             runtime: Some(runtime),
             handle,
             pool,
+            progress,
             wake,
             me,
             counts,
@@ -195,6 +191,37 @@ impl Postgres {
         let task = self.handle.spawn(work(self.pool.clone()));
         async move { task.await.map_err(|err| err.to_string())? }
     }
+
+    /// [`run`](Self::run) on the connections whose commits do not wait for the disk.
+    fn run_progress<T, F>(
+        &self,
+        work: impl FnOnce(Pool) -> F,
+    ) -> impl Future<Output = Result<T, String>>
+    where
+        F: Future<Output = Result<T, String>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self.handle.spawn(work(self.progress.clone()));
+        async move { task.await.map_err(|err| err.to_string())? }
+    }
+}
+
+/// A pool of connections to the database.
+fn pool_of(config: tokio_postgres::Config) -> Result<Pool, String> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(32)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|err| err.to_string())
 }
 
 /// Creates or migrates the schema, under an advisory lock (one replica at a time).
@@ -411,26 +438,36 @@ impl Store for Postgres {
     fn claim(&self) -> BoxFuture<'_, Result<Option<Job>, String>> {
         let me = Arc::clone(&self.me);
         let lease = self.lease_ms;
-        let work = self.run(move |pool| async move {
+        let work = self.run_progress(move |pool| async move {
             let client = pool.get().await.map_err(|e| db_error(&e))?;
-            let sql = format!(
-                "WITH c AS (
-                    SELECT id, state AS was FROM hookserver_deliveries
-                    WHERE (state IN (0, 2) AND next_at <= {NOW})
-                       OR (state = 1 AND lease_until < {NOW})
-                    ORDER BY next_at LIMIT 1
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE hookserver_deliveries d
-                SET state = 1, tries = d.tries + 1, lease_until = {NOW} + $1, leased_by = $2
-                FROM c WHERE d.id = c.id
-                RETURNING d.id, d.endpoint, d.webhook_id, d.tries, d.round, d.request, c.was"
-            );
             let me: &str = &me;
-            let row = client
-                .query_opt(&sql, &[&lease, &me])
-                .await
-                .map_err(|e| db_error(&e))?;
+            // A due delivery first, then one whose lease expired: each through its own
+            // partial index (an `OR` of the two would scan the table).
+            let mut row = None;
+            for (pick, was) in [
+                ("state IN (0, 2) AND next_at <= {NOW} ORDER BY next_at", 0),
+                ("state = 1 AND lease_until < {NOW} ORDER BY lease_until", 1),
+            ] {
+                let sql = format!(
+                    "WITH c AS (
+                        SELECT id FROM hookserver_deliveries
+                        WHERE {pick} LIMIT 1
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE hookserver_deliveries d
+                    SET state = 1, tries = d.tries + 1, lease_until = {NOW} + $1, leased_by = $2
+                    FROM c WHERE d.id = c.id
+                    RETURNING d.id, d.endpoint, d.webhook_id, d.tries, d.round, d.request, {was}::smallint"
+                )
+                .replace("{NOW}", NOW);
+                row = client
+                    .query_opt(&sql, &[&lease, &me])
+                    .await
+                    .map_err(|e| db_error(&e))?;
+                if row.is_some() {
+                    break;
+                }
+            }
             let Some(row) = row else {
                 let due = client
                     .query_one(
@@ -534,7 +571,7 @@ impl Store for Postgres {
         let me = Arc::clone(&self.me);
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         let number = i32::try_from(number).unwrap_or(i32::MAX);
-        let work = self.run(move |pool| async move {
+        let work = self.run_progress(move |pool| async move {
             let client = pool.get().await.map_err(|e| db_error(&e))?;
             let me: &str = &me;
             // Only while this replica holds the lease: after it expired, another may run it.
@@ -604,7 +641,7 @@ impl Store for Postgres {
     fn release(&self, id: u64) {
         let me = Arc::clone(&self.me);
         let id = i64::try_from(id).unwrap_or(i64::MAX);
-        let work = self.run(move |pool| async move {
+        let work = self.run_progress(move |pool| async move {
             let client = pool.get().await.map_err(|e| db_error(&e))?;
             let me: &str = &me;
             client
