@@ -51,24 +51,10 @@ run() { # NAME PORT COMMAND...
 }
 
 # The queued bot on PostgreSQL too, when its server programs are here: a throwaway server
-# (initdb into a temporary folder, postgres on 127.0.0.1:7870, as the `postgres` user when
-# this runs as root), stopped at exit.
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-PG_URL="" PG_PID="" PG_DIR=""
-if [[ -n $PG_BIN && -x $PG_BIN/initdb ]]; then
-  PG_DIR=$(mktemp -d)
-  as_pg=()
-  if [[ $(id -u) == 0 ]]; then chown postgres "$PG_DIR"; as_pg=(runuser -u postgres --); fi
-  "${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U hookserver --auth=trust --no-instructions >/dev/null
-  setsid "${as_pg[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p 7870 -k "$PG_DIR" \
-    -c listen_addresses=127.0.0.1 >"$OUT/postgres.log" 2>&1 &
-  PG_PID=$!
-  trap 'kill -INT -- "-$PG_PID" 2>/dev/null; wait "$PG_PID" 2>/dev/null; rm -rf "$PG_DIR"' EXIT
-  until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 7870; do sleep 0.1; done
-  PG_URL=postgres://hookserver@127.0.0.1:7870/postgres
-else
-  echo "(no PostgreSQL server programs: the queued bot runs on redb only; apt-get install -y postgresql)" >&2
-fi
+# on 127.0.0.1:7870 (scripts/postgres.sh), stopped at exit.
+source "$ROOT/scripts/postgres.sh"
+trap pg_stop EXIT
+pg_start 7870 || echo "(no PostgreSQL server programs: the queued bot runs on redb only; apt-get install -y postgresql)" >&2
 
 : >"$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
@@ -81,8 +67,7 @@ for round in $(seq 1 "$ROUNDS"); do
   UNIQUE_IDS=1 run hookserver-queued 7869 env HOOKSERVER_PORT=7869 WEBHOOK_SECRET=bench_secret \
     HOOKSERVER_INBOX="$OUT/queued-inbox.redb" "$QUEUED"
   if [[ -n $PG_URL ]]; then
-    "$PG_BIN/psql" -q -h 127.0.0.1 -p 7870 -U hookserver -d postgres \
-      -c 'DROP TABLE IF EXISTS hookserver_deliveries, hookserver_keys, hookserver_errors, hookserver_meta'
+    pg_reset
     UNIQUE_IDS=1 run hookserver-queued-pg 7871 env HOOKSERVER_PORT=7871 WEBHOOK_SECRET=bench_secret \
       HOOKSERVER_INBOX="$PG_URL" "$QUEUED"
   fi

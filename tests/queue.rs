@@ -388,6 +388,22 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
         assert!(stderr.contains(says), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // A database that cannot be reached is an error of the launch too.
+    let port = common::free_port();
+    let unreachable = format!("postgres://bot:pw@127.0.0.1:{port}/hooks");
+    let output = std::process::Command::new(common::bot::example_binary("queue_drill"))
+        .env("HOOKSERVER_PORT", "0")
+        .env("HOOKSERVER_INBOX", &unreachable)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the inbox postgres://bot:***@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(!stderr.contains(":pw@"), "the password was shown: {stderr}");
     // The garbage was left as it was.
     assert!(std::fs::read(&garbage)
         .unwrap()
