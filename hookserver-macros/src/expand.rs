@@ -15,6 +15,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
         path,
         fn_name,
         queued,
+        filter,
     } = endpoint;
     let ident = &func.sig.ident;
     let holder = format_ident!("__hookserver_endpoint_{}", fn_name);
@@ -88,6 +89,12 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                 .reply(__hookserver_ret, __hookserver_delivery)
         }
     };
+    let filtered = match filter {
+        Some([scopes, actions, types]) => {
+            quote! { .filtered(&[#(#scopes),*], &[#(#actions),*], &[#(#types),*]) }
+        }
+        None => TokenStream::new(),
+    };
     let (check_fn, queued_registration) = if *queued {
         (
             quote! {
@@ -133,7 +140,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                     ::std::file!(),
                     ::std::line!(),
                     __hookserver_handler,
-                )#queued_registration
+                )#queued_registration #filtered
             }
         };
     }

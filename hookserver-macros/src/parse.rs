@@ -8,6 +8,22 @@ use syn::{Error, Lit, LitStr, Result, Token};
 mod kw {
     syn::custom_keyword!(path);
     syn::custom_keyword!(queue);
+    syn::custom_keyword!(unchecked);
+}
+
+/// The filter keys, as written in the attribute.
+pub(crate) const FILTER_KEYS: [&str; 3] = ["scope", "action", "repo_type"];
+
+/// One filter key and its values, as written.
+pub(crate) struct FilterArg {
+    pub(crate) key: syn::Ident,
+    pub(crate) values: Vec<FilterValue>,
+}
+
+/// A filter value: checked against the Hub's documented values unless `unchecked("..")`.
+pub(crate) struct FilterValue {
+    pub(crate) lit: LitStr,
+    pub(crate) checked: bool,
 }
 
 /// What the attribute said: at most one path, with the literal kept for spans, and
@@ -17,6 +33,8 @@ pub(crate) struct EndpointArgs {
     pub(crate) path: Option<LitStr>,
     /// Where `queue` was written.
     pub(crate) queue: Option<Span>,
+    /// `scope = ..`, `action = ..`, `repo_type = ..`.
+    pub(crate) filters: Vec<FilterArg>,
 }
 
 impl EndpointArgs {
@@ -42,6 +60,16 @@ impl EndpointArgs {
                         ));
                     } else {
                         args.path = Some(value);
+                    }
+                }
+                Ok(Given::Filter(filter)) => {
+                    if args.filters.iter().any(|f| f.key == filter.key) {
+                        push(Error::new(
+                            filter.key.span(),
+                            format!("`{}` is given more than once; list its values in one: `{} = [\"..\", \"..\"]`", filter.key, filter.key),
+                        ));
+                    } else {
+                        args.filters.push(filter);
                     }
                 }
                 Ok(Given::Queue(span)) => {
@@ -81,6 +109,7 @@ impl EndpointArgs {
 enum Given {
     Path { key_span: Span, value: LitStr },
     Queue(Span),
+    Filter(FilterArg),
 }
 
 fn parse_one(input: ParseStream<'_>) -> Result<Given> {
@@ -120,12 +149,40 @@ fn parse_one(input: ParseStream<'_>) -> Result<Given> {
         }
         return Ok(Given::Queue(key.span));
     }
+    if input.peek(syn::Ident) && FILTER_KEYS.iter().any(|k| input.peek_ident_is(k)) {
+        let key: syn::Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let values = if input.peek(syn::token::Bracket) {
+            let inside;
+            syn::bracketed!(inside in input);
+            let mut values = Vec::new();
+            while !inside.is_empty() {
+                values.push(filter_value(&inside)?);
+                if inside.is_empty() {
+                    break;
+                }
+                inside.parse::<Token![,]>()?;
+            }
+            if values.is_empty() {
+                return Err(Error::new(
+                    key.span(),
+                    format!(
+                        "`{key}` has no value; give one, or leave `{key}` out to take every one"
+                    ),
+                ));
+            }
+            values
+        } else {
+            vec![filter_value(input)?]
+        };
+        return Ok(Given::Filter(FilterArg { key, values }));
+    }
     if input.peek(syn::Ident) {
         let ident: syn::Ident = input.parse()?;
         return Err(Error::new(
             ident.span(),
             format!(
-                "unknown key `{ident}`; the keys are `path` and `queue`, as in `#[webhook_endpoint(path = \"say_hello\", queue)]`"
+                "unknown key `{ident}`; the keys are `path`, `queue`, `scope`, `action` and `repo_type`, as in `#[webhook_endpoint(path = \"say_hello\", queue, action = \"update\")]`"
             ),
         ));
     }
@@ -135,6 +192,44 @@ fn parse_one(input: ParseStream<'_>) -> Result<Given> {
         "expected `#[webhook_endpoint]`, `#[webhook_endpoint(\"name\")]`, `#[webhook_endpoint(path = \"name\")]` or `#[webhook_endpoint(queue)]`",
     ));
     Err(err)
+}
+
+/// `"value"` or `unchecked("value")`.
+fn filter_value(input: ParseStream<'_>) -> Result<FilterValue> {
+    if input.peek(kw::unchecked) {
+        input.parse::<kw::unchecked>()?;
+        let inside;
+        syn::parenthesized!(inside in input);
+        let lit: LitStr = inside.parse()?;
+        return Ok(FilterValue {
+            lit,
+            checked: false,
+        });
+    }
+    match input.parse::<Lit>() {
+        Ok(Lit::Str(lit)) => Ok(FilterValue { lit, checked: true }),
+        Ok(other) => Err(Error::new_spanned(
+            other,
+            "a filter value is a string literal, like `\"update\"`, or `unchecked(\"..\")`",
+        )),
+        Err(_) => Err(Error::new(
+            input.span(),
+            "a filter value is a string literal, like `\"update\"`, a list `[\"create\", \"update\"]`, or `unchecked(\"..\")`",
+        )),
+    }
+}
+
+/// Peeks whether the next token is the identifier `name`.
+trait PeekIdent {
+    fn peek_ident_is(&self, name: &str) -> bool;
+}
+
+impl PeekIdent for ParseStream<'_> {
+    fn peek_ident_is(&self, name: &str) -> bool {
+        self.fork()
+            .parse::<syn::Ident>()
+            .is_ok_and(|ident| ident == name)
+    }
 }
 
 fn expect_str(lit: Lit) -> Result<LitStr> {

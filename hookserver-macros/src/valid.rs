@@ -17,6 +17,69 @@ pub(crate) struct Endpoint {
     pub(crate) fn_name: String,
     /// `queue`: stored, answered 202, run by the inbox.
     pub(crate) queued: bool,
+    /// The filter's scopes, actions and repository types (empty: any).
+    pub(crate) filter: Option<[Vec<String>; 3]>,
+}
+
+/// What the Hub documents for each filter key (hookserver's `DOCUMENTED_SCOPES`,
+/// `DOCUMENTED_ACTIONS`, `DOCUMENTED_REPO_TYPES`; `tests/ui/pass/filters.rs` uses each).
+const DOCUMENTED: [(&str, &str, &[&str]); 3] = [
+    (
+        "scope",
+        "scopes",
+        &[
+            "repo",
+            "repo.content",
+            "repo.config",
+            "discussion",
+            "discussion.comment",
+        ],
+    ),
+    ("action", "actions", &["create", "update", "delete", "move"]),
+    (
+        "repo_type",
+        "repository types",
+        &["model", "dataset", "space"],
+    ),
+];
+
+/// The filter's values by key, each checked value one the Hub documents.
+fn check_filters(
+    filters: &[crate::parse::FilterArg],
+    errors: &mut Vec<Error>,
+) -> Option<[Vec<String>; 3]> {
+    if filters.is_empty() {
+        return None;
+    }
+    let mut by_key: [Vec<String>; 3] = Default::default();
+    for filter in filters {
+        let index = DOCUMENTED
+            .iter()
+            .position(|(key, _, _)| filter.key == key)
+            .expect("parsed keys are filter keys");
+        let (key, plural, documented) = DOCUMENTED[index];
+        for value in &filter.values {
+            let text = value.lit.value();
+            if value.checked && !documented.contains(&text.as_str()) {
+                let closest = documented
+                    .iter()
+                    .map(|d| (strsim::levenshtein(d, &text), *d))
+                    .min()
+                    .filter(|(distance, _)| *distance <= 3)
+                    .map(|(_, d)| format!("did you mean `\"{d}\"`? "))
+                    .unwrap_or_default();
+                errors.push(Error::new(
+                    value.lit.span(),
+                    format!(
+                        "`\"{text}\"` is not one of the {plural} the Hub documents; {closest}the {plural} are {}; for a value the Hub added since, write `{key} = unchecked(\"{text}\")`",
+                        documented.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            by_key[index].push(text);
+        }
+    }
+    Some(by_key)
 }
 
 /// A `fn main` (or `async fn main`) that `#[hookserver::launch]` can wrap.
@@ -56,12 +119,14 @@ pub(crate) fn endpoint(args: Result<EndpointArgs>, item: TokenStream) -> Result<
     if let Err(err) = check_endpoint_signature(&func.sig) {
         errors.push(err);
     }
+    let filter = check_filters(&args.filters, &mut errors);
     combine(errors)?;
     Ok(Endpoint {
         func,
         path: path.unwrap_or_default(),
         fn_name,
         queued: args.queue.is_some(),
+        filter,
     })
 }
 

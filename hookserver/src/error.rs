@@ -51,6 +51,14 @@ pub enum Error {
         /// What `std::any::type_name` said of the handler.
         type_name: &'static str,
     },
+    /// A filter given to [`filter`](crate::WebhooksServer::filter) cannot be used.
+    #[error("invalid filter on {path}: {reason}")]
+    InvalidFilter {
+        /// The endpoint's full path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An environment variable or a builder value could not be used.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -77,6 +77,7 @@ pub use dashboard::{DEFAULT_EVENT_STREAMS, SECURE_SESSION_COOKIE, SESSION_COOKIE
 pub use deliveries::{
     DEFAULT_DELIVERY_LOG, KEPT_ANSWER, KEPT_BODY, KEPT_HEADERS, KEPT_REFUSED_HEADERS, RECORD_BOUND,
 };
+pub use endpoint::filter::{Filter, DOCUMENTED_ACTIONS, DOCUMENTED_REPO_TYPES, DOCUMENTED_SCOPES};
 pub use endpoint::handler::{Handler, IntoReply};
 pub use endpoint::params::{HttpRequest, Json};
 pub use endpoint::queued::{

@@ -3,6 +3,7 @@
 //! panic guard and the timeout).
 
 pub(crate) mod delivery;
+pub(crate) mod filter;
 pub(crate) mod handler;
 pub(crate) mod params;
 pub(crate) mod queued;
@@ -13,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::endpoint::delivery::Delivery;
+use crate::endpoint::filter::Filter;
 use crate::endpoint::handler::HandlerFuture;
 use crate::endpoint::queued::CheckFn;
 use crate::error::{Error, Result};
@@ -41,7 +43,15 @@ pub struct Registration {
     line: u32,
     handler: HandlerFn,
     queue: Option<CheckFn>,
+    filter: Option<StaticFilter>,
 }
+
+/// A filter as `#[webhook_endpoint]` writes it: scopes, actions, repository types.
+type StaticFilter = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 impl Registration {
     /// A registration (called by generated code).
@@ -62,7 +72,21 @@ impl Registration {
             line,
             handler,
             queue: None,
+            filter: None,
         }
+    }
+
+    /// The same registration, taking only deliveries of these scopes, actions and
+    /// repository types (empty: any), checked at compile time (called by generated code).
+    #[must_use]
+    pub const fn filtered(
+        mut self,
+        scopes: &'static [&'static str],
+        actions: &'static [&'static str],
+        repo_types: &'static [&'static str],
+    ) -> Self {
+        self.filter = Some((scopes, actions, repo_types));
+        self
     }
 
     /// The same registration, of a queued endpoint whose parameters `check` reads
@@ -96,6 +120,8 @@ pub(crate) struct Endpoint {
     pub(crate) handler: SharedHandler,
     /// For a queued endpoint, the check of a delivery before it is stored.
     pub(crate) queue: Option<CheckFn>,
+    /// Which deliveries it takes; the others are answered `200 {"ignored": ...}`.
+    pub(crate) filter: Option<Arc<Filter>>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -139,6 +165,9 @@ impl Endpoints {
                 origin: registration.describe(),
                 handler: Arc::new(handler),
                 queue: registration.queue,
+                filter: registration.filter.map(|(scopes, actions, types)| {
+                    Arc::new(Filter::of_static(scopes, actions, types))
+                }),
             });
         }
         Ok(endpoints)
@@ -153,6 +182,11 @@ impl Endpoints {
         }
         self.list.push(endpoint);
         Ok(())
+    }
+
+    /// The endpoint at this full path.
+    pub(crate) fn get_mut(&mut self, path: &str) -> Option<&mut Endpoint> {
+        self.list.iter_mut().find(|e| &*e.path == path)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Endpoint> {
@@ -237,6 +271,7 @@ mod tests {
             origin: "f".to_owned(),
             handler: noop.clone(),
             queue: None,
+            filter: None,
         };
         let mut all = Endpoints::default();
         all.add(endpoint("/webhooks/my_webhook")).unwrap();

@@ -1,5 +1,6 @@
-//! A checked delivery's answer: its handler's (inline), or the inbox's (queued: stored,
-//! then `202 {"queued": ID}`). Deliveries from the Hub, test sends and replays all come
+//! A checked delivery's answer: `200 {"ignored": ..}` when the endpoint's filter does not
+//! take it; else its handler's (inline), or the inbox's (queued: stored, then
+//! `202 {"queued": ID}`). Deliveries from the Hub, test sends and replays all come
 //! through here.
 
 use std::sync::Arc;
@@ -31,6 +32,14 @@ pub(crate) async fn answer(
     endpoint: &Endpoint,
     delivery: &Delivery,
 ) -> HttpResponse {
+    if let Some(filter) = &endpoint.filter {
+        if let Err(why) = filter.admits(&delivery.body) {
+            // A 2xx: the Hub does not retry a delivery the bot does not want.
+            return HttpResponse::Ok()
+                .insert_header(crate::rejection::NOSNIFF)
+                .json(serde_json::json!({ "ignored": why }));
+        }
+    }
     match endpoint.queue {
         None => run_handler(endpoint, delivery, shared.handler_timeout).await,
         Some(check) => enqueue(shared, endpoint, check, delivery).await,

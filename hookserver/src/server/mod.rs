@@ -501,6 +501,7 @@ impl WebhooksServer {
             name,
             handler: Arc::new(move |delivery| handler.call(delivery)),
             queue: None,
+            filter: None,
         })?;
         Ok(self)
     }

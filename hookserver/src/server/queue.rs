@@ -1,10 +1,12 @@
-//! The builder's settings of queued endpoints: `add_queued_webhook`, the inbox file, the
-//! attempts and their backoff, the pool, the bound and the dedupe window.
+//! The builder's settings of endpoints beyond their path: `add_queued_webhook`, `filter`,
+//! and the inbox's (the file, the attempts and their backoff, the pool, the bound and the
+//! dedupe window).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{short_type_name, WebhooksServer};
+use crate::endpoint::filter::Filter;
 use crate::endpoint::queued::QueuedHandler;
 use crate::endpoint::{normalize_path, Endpoint, WEBHOOKS_PREFIX};
 use crate::error::Result;
@@ -55,7 +57,31 @@ impl WebhooksServer {
             name,
             handler: Arc::new(move |delivery| handler.call(delivery)),
             queue: Some(H::check),
+            filter: None,
         })?;
+        Ok(self)
+    }
+
+    /// Takes only the deliveries `filter` admits at the endpoint `path` (registered with
+    /// `#[webhook_endpoint]` or `add_webhook`); the others are answered
+    /// `200 {"ignored": "<why>"}` (a 2xx: the Hub does not retry them), recorded, and reach
+    /// neither the handler nor the inbox. See [`Filter`](crate::Filter).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidFilter`](crate::Error::InvalidFilter) for a path with no endpoint, or
+    /// a checked value the Hub does not document (with the documented ones).
+    pub fn filter(&mut self, path: &str, filter: Filter) -> Result<&mut Self> {
+        let full = format!("{WEBHOOKS_PREFIX}{}", normalize_path(path)?);
+        let invalid = |reason: String| crate::Error::InvalidFilter {
+            path: full.clone(),
+            reason,
+        };
+        filter.check_values().map_err(invalid)?;
+        let Some(endpoint) = self.endpoints.get_mut(&full) else {
+            return Err(invalid("no endpoint is registered there".to_owned()));
+        };
+        endpoint.filter = (!filter.is_empty()).then(|| Arc::new(filter));
         Ok(self)
     }
 
