@@ -26,6 +26,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `WEBHOOK_SECRET` | the secret every delivery must carry | none (open to everyone) |
+//! | `HOOKSERVER_PREVIOUS_SECRETS` | previous secrets still accepted during a rotation, comma-separated | none |
 //! | `HOOKSERVER_HOST` | the host to listen on | `127.0.0.1`, or `0.0.0.0` on a Space |
 //! | `HOOKSERVER_PORT` | the port; `0` picks a free one | `7860`, then the next free up to `7959` |
 //! | `SPACE_ID`, `SYSTEM=spaces` | set by Hugging Face Spaces: listen on `0.0.0.0` | |

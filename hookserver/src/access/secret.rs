@@ -14,9 +14,10 @@ pub(crate) const SECRET_HEADER_NAME: actix_web::http::header::HeaderName =
 /// The query parameter that may carry the secret instead of the header.
 pub const SECRET_QUERY_PARAM: &str = "secret";
 
-/// A webhook secret. Its `Debug` form never shows the value.
+/// A webhook secret, and the previous ones still accepted while a rotation is under way.
+/// Its `Debug` form never shows a value.
 #[derive(Clone)]
-pub(crate) struct Secret(Box<[u8]>);
+pub(crate) struct Secret(Box<[u8]>, Vec<Box<[u8]>>);
 
 /// Why a delivery is refused by the secret check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,23 @@ pub(crate) enum SecretCheck {
 impl Secret {
     /// A secret from a non-empty string; `None` for an empty one.
     pub(crate) fn new(value: &str) -> Option<Self> {
-        (!value.is_empty()).then(|| Secret(value.as_bytes().into()))
+        (!value.is_empty()).then(|| Secret(value.as_bytes().into(), Vec::new()))
+    }
+
+    /// The same secret, accepting `previous` too (empty values are skipped).
+    pub(crate) fn with_previous<'a>(mut self, previous: impl IntoIterator<Item = &'a str>) -> Self {
+        self.1.extend(
+            previous
+                .into_iter()
+                .filter(|value| !value.is_empty())
+                .map(|value| Box::<[u8]>::from(value.as_bytes())),
+        );
+        self
+    }
+
+    /// How many values are accepted (the secret and the previous ones).
+    pub(crate) fn accepted(&self) -> usize {
+        1 + self.1.len()
     }
 
     /// Checks the header first, then the query string's `secret` parameter.
@@ -49,7 +66,7 @@ impl Secret {
                 QuerySecret::One(value) => std::borrow::Cow::Owned(value.into_bytes()),
             },
         };
-        if bool::from(given.as_ref().ct_eq(&self.0)) {
+        if self.matches(given.as_ref()) {
             SecretCheck::Valid
         } else {
             SecretCheck::Wrong
@@ -63,16 +80,27 @@ impl Secret {
         &self.0
     }
 
-    /// Whether `given` is the secret, compared in constant time.
+    /// Whether `given` is the secret or a previous one: each compared in constant time,
+    /// all of them every time (which one matched, if any, takes as long).
     pub(crate) fn matches(&self, given: &[u8]) -> bool {
-        bool::from(given.ct_eq(&self.0))
+        let mut matched = given.ct_eq(&self.0);
+        for previous in &self.1 {
+            matched |= given.ct_eq(previous);
+        }
+        bool::from(matched)
     }
 }
 
 /// Compared in constant time, as every secret is.
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        self.matches(&other.0)
+        bool::from(self.0.ct_eq(&other.0))
+            && self.1.len() == other.1.len()
+            && self
+                .1
+                .iter()
+                .zip(&other.1)
+                .all(|(a, b)| bool::from(a.ct_eq(b)))
     }
 }
 
@@ -202,6 +230,15 @@ mod tests {
         assert!(a.matches(b"hunter2"));
         assert!(!a.matches(b"hunter"));
         assert!(!a.matches(b"hunter22"));
+        let rotating = a.clone().with_previous(["old-one", "", "older"]);
+        assert_eq!(rotating.accepted(), 3);
+        for given in [&b"hunter2"[..], b"old-one", b"older"] {
+            assert!(rotating.matches(given));
+            assert_eq!(rotating.check(Some(given), ""), SecretCheck::Valid);
+        }
+        assert!(!rotating.matches(b""));
+        assert_eq!(rotating.check(None, "secret=older"), SecretCheck::Valid);
+        assert_eq!(rotating.check(Some(b"old"), ""), SecretCheck::Wrong);
     }
 
     #[test]

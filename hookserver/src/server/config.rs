@@ -160,6 +160,22 @@ impl Config {
             Some(secret) => secret.clone(),
             None => env("WEBHOOK_SECRET").as_deref().and_then(Secret::new),
         };
+        // A rotation: the previous secrets stay accepted beside the new one for a while.
+        let previous: Vec<String> =
+            match (&server.previous_secrets, set("HOOKSERVER_PREVIOUS_SECRETS")) {
+                (Some(list), _) => list.clone(),
+                (None, Some(value)) => value.split(',').map(|v| v.trim().to_owned()).collect(),
+                (None, None) => Vec::new(),
+            };
+        let secret = match secret {
+            Some(secret) => Some(secret.with_previous(previous.iter().map(String::as_str))),
+            None if previous.iter().any(|p| !p.is_empty()) => {
+                return Err(Error::Config(
+                    "HOOKSERVER_PREVIOUS_SECRETS (or .previous_secrets) is set without a secret: set WEBHOOK_SECRET to the new one".to_owned(),
+                ))
+            }
+            None => None,
+        };
         let on_space = set("SPACE_ID").is_some() || env("SYSTEM").as_deref() == Some("spaces");
         let host = server
             .host
@@ -446,6 +462,28 @@ mod tests {
     fn debug_redacts_the_secret() {
         let app = WebhooksServer::empty().webhook_secret("hunter2");
         assert!(!format!("{app:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn previous_secrets_are_accepted_beside_the_new_one() {
+        let env = [
+            ("WEBHOOK_SECRET", "new"),
+            ("HOOKSERVER_PREVIOUS_SECRETS", "old, older,"),
+        ];
+        let c = resolve(&WebhooksServer::empty(), &env).unwrap();
+        let secret = c.secret.unwrap();
+        assert_eq!((secret.expose(), secret.accepted()), (&b"new"[..], 3));
+        assert!(secret.matches(b"older"));
+        let built = WebhooksServer::empty().previous_secrets(["b4"]);
+        let secret = resolve(&built, &env).unwrap().secret.unwrap();
+        assert_eq!(secret.accepted(), 2);
+        assert!(secret.matches(b"b4") && !secret.matches(b"old"));
+        let err = resolve(
+            &WebhooksServer::empty(),
+            &[("HOOKSERVER_PREVIOUS_SECRETS", "old")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("without a secret"), "{err}");
     }
 
     #[test]

@@ -197,6 +197,17 @@ impl WebhooksServer {
         };
         let instructions = instructions(&self.endpoints, &public_url);
         print_secret_state(config.secret.is_some());
+        if let Some(previous) = config
+            .secret
+            .as_ref()
+            .map(|s| s.accepted() - 1)
+            .filter(|n| *n > 0)
+        {
+            say_err(&format!(
+                "note: {previous} previous secret(s) are accepted too (HOOKSERVER_PREVIOUS_SECRETS): \
+                 once the Hub's webhook has the new secret, remove them."
+            ));
+        }
         if config
             .secret
             .as_ref()

@@ -72,6 +72,8 @@ pub struct WebhooksServer {
     registry_error: Option<(String, String, String)>,
     /// `None`: not set here (`WEBHOOK_SECRET` decides at launch); `Some(None)`: none.
     secret: Option<Option<Secret>>,
+    /// `None`: `HOOKSERVER_PREVIOUS_SECRETS` decides at launch.
+    previous_secrets: Option<Vec<String>>,
     ui: Option<String>,
     host: Option<String>,
     port: Option<u16>,
@@ -104,6 +106,10 @@ impl fmt::Debug for WebhooksServer {
                     .secret
                     .as_ref()
                     .map(|s| s.as_ref().map(|_| "<redacted>")),
+            )
+            .field(
+                "previous_secrets",
+                &self.previous_secrets.as_ref().map(|p| p.len()),
             )
             .field("ui", &self.ui.is_some())
             .field("host", &self.host)
@@ -176,6 +182,7 @@ impl WebhooksServer {
             endpoints: Endpoints::default(),
             registry_error: None,
             secret: None,
+            previous_secrets: None,
             ui: None,
             host: None,
             port: None,
@@ -206,6 +213,27 @@ impl WebhooksServer {
     #[must_use]
     pub fn webhook_secret(mut self, secret: impl AsRef<str>) -> Self {
         self.secret = Some(Secret::new(secret.as_ref()));
+        self
+    }
+
+    /// Accepts these previous secrets too, beside the one of
+    /// [`webhook_secret`](Self::webhook_secret) (or `WEBHOOK_SECRET`), while a rotation is
+    /// under way: each is compared in constant time; deliveries, the dashboard's login and
+    /// its bearer token take any of them. Overrides `HOOKSERVER_PREVIOUS_SECRETS`
+    /// (comma-separated). See the README's "Rotating the secret".
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty()
+    ///     .webhook_secret("new-secret")
+    ///     .previous_secrets(["old-secret"]);
+    /// assert!(!format!("{app:?}").contains("old-secret"));
+    /// ```
+    #[must_use]
+    pub fn previous_secrets(
+        mut self,
+        previous: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.previous_secrets = Some(previous.into_iter().map(Into::into).collect());
         self
     }
 
