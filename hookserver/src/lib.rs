@@ -60,6 +60,7 @@ mod http;
 mod inbox;
 mod logging;
 mod main_support;
+mod metrics;
 pub mod payload;
 mod rejection;
 mod samples;

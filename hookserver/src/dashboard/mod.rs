@@ -17,6 +17,7 @@
 //! | `GET /api/inbox` | the inbox of queued endpoints: counts by state, newest deliveries |
 //! | `GET /api/inbox/dead` | the dead letters, with each attempt's error |
 //! | `POST /api/inbox/{id}/retry`, `DELETE /api/inbox/{id}` | retry a dead letter now, discard a delivery |
+//! | `GET /metrics` | Prometheus metrics (OpenMetrics text) |
 //! | `GET /assets/hookserver.css`, `.js` | the page's style and script |
 //!
 //! One module each: `page` renders the pages, `access` decides who may see and do what
@@ -211,6 +212,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig, dashboard: web::Data<Dashb
         .service(get("/assets/hookserver.js", script))
         .service(post("/login", access::login))
         .service(post("/logout", access::logout))
+        .service(get("/metrics", metrics))
         .service(
             web::scope("/api")
                 .service(get("/webhooks", api::webhooks))
@@ -339,6 +341,29 @@ fn html(status: StatusCode, csp: &'static str, body: impl Into<Bytes>) -> HttpRe
         .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body.into())
+}
+
+/// `GET /metrics`: the Prometheus metrics, with the API's access rules (a scraper sends
+/// `Authorization: Bearer <secret>`).
+async fn metrics(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    dashboard: web::Data<Dashboard>,
+) -> HttpResponse {
+    if let Err(err) = access::guard(&req, &shared, &dashboard) {
+        return actix_web::ResponseError::error_response(&err);
+    }
+    let counts = match &shared.inbox {
+        Some(inbox) => inbox.store.counts().await.ok(),
+        None => None,
+    };
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(shared.metrics.encode(counts))
 }
 
 async fn style() -> HttpResponse {

@@ -15,6 +15,7 @@ use crate::endpoint::run::run_handler;
 use crate::endpoint::Endpoint;
 use crate::http::Shared;
 use crate::inbox::{Accepted, Arrival, Refused, RequestHead};
+use crate::metrics::Answered;
 use crate::rejection::Rejection;
 
 /// The longest `Webhook-Id` taken as a dedupe key (the Hub's are far shorter); a longer
@@ -35,9 +36,11 @@ pub(crate) async fn answer(
     if let Some(filter) = &endpoint.filter {
         if let Err(why) = filter.admits(&delivery.body) {
             // A 2xx: the Hub does not retry a delivery the bot does not want.
-            return HttpResponse::Ok()
+            let mut response = HttpResponse::Ok()
                 .insert_header(crate::rejection::NOSNIFF)
                 .json(serde_json::json!({ "ignored": why }));
+            response.extensions_mut().insert(Answered::Ignored);
+            return response;
         }
     }
     match endpoint.queue {
@@ -78,7 +81,11 @@ async fn enqueue(
     };
     match inbox.store.accept(arrival).await {
         Ok(Accepted::Queued(id)) => id_answer(StatusCode::ACCEPTED, "queued", id),
-        Ok(Accepted::Duplicate(id)) => id_answer(StatusCode::OK, "duplicate", id),
+        Ok(Accepted::Duplicate(id)) => {
+            let mut response = id_answer(StatusCode::OK, "duplicate", id);
+            response.extensions_mut().insert(Answered::Duplicate);
+            response
+        }
         Err(refused) => {
             let retry_after = match refused {
                 Refused::Full(_) => FULL_RETRY_AFTER,

@@ -14,6 +14,7 @@ use crate::endpoint::Endpoint;
 use crate::http::answer::answer;
 use crate::http::body::{drain, read_limited};
 use crate::http::Shared;
+use crate::metrics::Answered;
 use crate::rejection::Rejection;
 
 /// Every request under `/webhooks/`: checked, run, logged in one line and recorded.
@@ -29,6 +30,12 @@ pub(super) async fn dispatch(
         endpoint,
     } = deliver(&req, payload, &shared, started).await;
     let elapsed = started.elapsed();
+    shared.metrics.delivery(
+        endpoint.map(|e| &e.path),
+        response.status().as_u16(),
+        elapsed.as_secs_f64(),
+        response.extensions().get::<Answered>().copied(),
+    );
     let logged = crate::logging::delivery_enabled_for(response.status().as_u16());
     let recorded = shared.deliveries.capacity() > 0;
     // What the payload says, read once (by the handler's `WebhookPayload`, or here).

@@ -22,6 +22,7 @@ use crate::access::throttle::{Proxies, Throttle};
 use crate::deliveries::DeliveryLog;
 use crate::endpoint::Table;
 use crate::inbox::Inbox;
+use crate::metrics::Metrics;
 use crate::rejection::{json_error, NOSNIFF};
 
 /// What every worker shares: the routing table, the secret and the limits, the delivery
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) proxies: Proxies,
     /// Where queued endpoints store their deliveries (open when one is queued).
     pub(crate) inbox: Option<Inbox>,
+    /// What `GET /metrics` reports.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {

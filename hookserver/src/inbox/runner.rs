@@ -17,6 +17,7 @@ use crate::endpoint::delivery::Delivery;
 use crate::endpoint::queued::{Attempt, AttemptError, PermanentFailure};
 use crate::endpoint::run::run_handler;
 use crate::endpoint::{Table, WEBHOOKS_PREFIX};
+use crate::metrics::Metrics;
 
 /// The longest the runner sleeps without looking at the schedule.
 const IDLE: Duration = Duration::from_secs(30);
@@ -35,6 +36,7 @@ impl Runner {
         inbox: &Inbox,
         table: Table,
         handler_timeout: Option<Duration>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (stop, stopping) = watch::channel(None);
         let store = Arc::clone(&inbox.store);
@@ -58,6 +60,7 @@ impl Runner {
                     table: Rc::new(table),
                     handler_timeout,
                     running: Rc::default(),
+                    metrics,
                 };
                 tokio::task::LocalSet::new().block_on(&runtime, queue.serve(stopping));
             })?;
@@ -93,6 +96,7 @@ struct Queue {
     handler_timeout: Option<Duration>,
     /// The deliveries with an attempt running now.
     running: Rc<RefCell<HashSet<u64>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Queue {
@@ -181,6 +185,12 @@ impl Queue {
                 self.judge(response, in_round).await
             }
         };
+        let counted = match &outcome {
+            Outcome::Done => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        };
+        self.metrics.attempt(&job.endpoint, counted);
         match &outcome {
             Outcome::Done => {
                 tracing::info!(target: "hookserver::inbox", id, endpoint = %job.endpoint, attempt = number, "delivery done");

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::http::{self, Shared};
 use crate::inbox::{Inbox, Runner};
 use crate::logging::{say, say_err};
+use crate::metrics::Metrics;
 
 /// What the workers share: the endpoints' state and the dashboard's.
 #[derive(Debug, Clone)]
@@ -45,6 +46,7 @@ impl WebhooksServer {
         base_url: &str,
         closing: Arc<tokio::sync::watch::Sender<bool>>,
         inbox: Option<Inbox>,
+        metrics: Arc<Metrics>,
     ) -> AppState {
         let shared = Shared {
             table: self.endpoints.table(),
@@ -56,6 +58,7 @@ impl WebhooksServer {
             throttle: Throttle::default(),
             proxies: config.proxies.clone(),
             inbox,
+            metrics,
         };
         let settings = dashboard::Settings {
             secret_set: config.secret.is_some(),
@@ -90,6 +93,7 @@ impl WebhooksServer {
             None
         };
         let thread_inbox = inbox.clone();
+        let metrics = Arc::new(Metrics::default());
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = self.workers;
@@ -130,7 +134,7 @@ impl WebhooksServer {
                     };
                     let started = listened.and_then(|(listener, addr, tunnel)| {
                         let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
-                        let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone(), thread_inbox.clone());
+                        let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone(), thread_inbox.clone(), Arc::clone(&metrics));
                         let mut server = HttpServer::new(move || App::new().configure(|config| state.routes(config)))
                             .disable_signals()
                             .client_request_timeout(request_timeout)
@@ -152,7 +156,7 @@ impl WebhooksServer {
                     let handle = server.handle();
                     // Queued deliveries run on their own thread, from the stored ones on.
                     let runner = match &thread_inbox {
-                        Some(inbox) => match Runner::start(inbox, prepared.endpoints.table(), prepared.handler_timeout) {
+                        Some(inbox) => match Runner::start(inbox, prepared.endpoints.table(), prepared.handler_timeout, Arc::clone(&metrics)) {
                             Ok(runner) => Some(runner),
                             Err(err) => {
                                 let _ = ready_tx.send(Err(Error::io("the queue's thread", err)));

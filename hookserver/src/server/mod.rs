@@ -648,15 +648,21 @@ impl WebhooksServer {
         } else {
             None
         };
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         // Queued deliveries run while the app (the last copy of this fn) lives.
         let runner = match &inbox {
             Some(inbox) => Some(Arc::new(
-                crate::inbox::Runner::start(inbox, self.endpoints.table(), self.handler_timeout)
-                    .map_err(|err| Error::io("the queue's thread", err))?,
+                crate::inbox::Runner::start(
+                    inbox,
+                    self.endpoints.table(),
+                    self.handler_timeout,
+                    Arc::clone(&metrics),
+                )
+                .map_err(|err| Error::io("the queue's thread", err))?,
             )),
             None => None,
         };
-        let state = self.app_state(&config, &base_url, closing, inbox);
+        let state = self.app_state(&config, &base_url, closing, inbox, metrics);
         Ok(move |service: &mut web::ServiceConfig| {
             let _runner = &runner;
             state.routes(service);
