@@ -26,16 +26,7 @@ impl Scratch {
     }
 
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "hookserver-queue-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir, None)
+        Scratch(common::scratch_dir(&format!("queue-{name}")), None)
     }
 
     fn inbox(&self) -> String {

@@ -63,15 +63,7 @@ impl PgServer {
             return None;
         }
         let bin = bin.unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "hookserver-pg-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::scratch_dir("postgres");
         if is_root() {
             let chown = Command::new("chown")
                 .args(["postgres"])

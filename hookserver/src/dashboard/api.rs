@@ -21,7 +21,8 @@ use crate::http::Shared;
 use crate::rejection::NOSNIFF;
 use crate::samples::SAMPLES;
 
-fn json(value: &impl Serialize) -> ApiResult {
+/// 200 with `value` as JSON, never cached.
+pub(super) fn json(value: &impl Serialize) -> ApiResult {
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(NOSNIFF)

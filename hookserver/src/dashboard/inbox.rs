@@ -1,16 +1,15 @@
 //! The inbox's JSON API: counts by state and the newest deliveries, the dead letters, and
 //! the two actions on one ("retry now", "discard").
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use serde::Serialize;
 
 use super::access::{guard, same_origin};
+use super::api::json;
 use super::{ApiError, ApiResult, Dashboard};
 use crate::http::Shared;
 use crate::inbox::{time_of, ActionError, Entry, Inbox, State};
-use crate::rejection::NOSNIFF;
 
 /// How many deliveries `GET /api/inbox` lists, newest first.
 const LISTED: usize = 100;
@@ -64,13 +63,6 @@ fn view(entry: &Entry) -> EntryView<'_> {
         next: matches!(entry.state, State::Queued | State::Retrying).then(|| time(entry.next)),
         finished: entry.finished.map(time),
     }
-}
-
-fn json(value: &impl Serialize) -> ApiResult {
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(NOSNIFF)
-        .json(value))
 }
 
 fn inbox_of(shared: &Shared) -> Result<&Inbox, ApiError> {
