@@ -1,0 +1,458 @@
+//! The embedded inbox: one redb file (crash-safe), written by one thread that commits
+//! every waiting write in one transaction (group commit: concurrent deliveries share an
+//! fsync), and a schedule in memory of what is due when.
+//!
+//! `tables` is what the file holds (and how it is opened, checked and resumed); `writer`
+//! is the thread that writes it; this module is the [`Store`] the server calls.
+
+mod tables;
+mod writer;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use actix_web::web::Bytes;
+use futures_util::future::BoxFuture;
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::{oneshot, Notify};
+
+use super::request::RequestHead;
+use super::{
+    now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Job, Outcome, Refused,
+    Settings, State, Store,
+};
+use tables::{record_of, RECORDS, REQUESTS, STATUS};
+use writer::Op;
+
+/// The most request bytes kept in memory for deliveries waiting for their first attempt
+/// (the rest are read back from the file).
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page cache (its default is 1 GiB).
+const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Why a running attempt ended when the process stopped during it.
+const INTERRUPTED: &str = "interrupted: the process stopped during this attempt";
+
+/// The inbox in a redb file.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    inner: Arc<Inner>,
+    writes: Mutex<Option<mpsc::Sender<Op>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The open file; `None` while it is being reopened after an I/O error.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    schedule: Mutex<Schedule>,
+    wake: Notify,
+    next_id: AtomicU64,
+    limit: usize,
+    window_ms: u64,
+}
+
+/// What is due when, and the state of every delivery not done (in memory: the file is
+/// the truth at open, this is the truth while running).
+#[derive(Debug, Default)]
+struct Schedule {
+    due: BinaryHeap<Reverse<(u64, u64)>>,
+    live: HashMap<u64, Live>,
+    counts: Counts,
+    /// Arrivals being stored now (they count towards the limit).
+    reserved: usize,
+    /// Requests of deliveries waiting for their first attempt: no read back from the file.
+    cache: HashMap<u64, Arrival>,
+    cache_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    state: State,
+    tries: u32,
+    round: u32,
+}
+
+impl Schedule {
+    fn set(&mut self, id: u64, state: State) {
+        let Some(live) = self.live.get_mut(&id) else {
+            return;
+        };
+        self.counts.remove(live.state);
+        live.state = state;
+        self.counts.add(state);
+        if state == State::Done {
+            self.live.remove(&id);
+        }
+    }
+
+    /// Forgets a delivery that is no longer stored.
+    fn forget(&mut self, id: u64) {
+        if let Some(live) = self.live.remove(&id) {
+            self.counts.remove(live.state);
+        }
+        self.uncache(id);
+    }
+
+    fn uncache(&mut self, id: u64) -> Option<Arrival> {
+        let arrival = self.cache.remove(&id)?;
+        self.cache_bytes -= cached_size(&arrival);
+        Some(arrival)
+    }
+}
+
+fn cached_size(arrival: &Arrival) -> usize {
+    arrival.body.len() + 512
+}
+
+/// The inboxes open in this process, by file: a relaunch (in a notebook, in a test)
+/// reuses the open one instead of failing on redb's lock.
+static OPEN: Mutex<Vec<(PathBuf, Weak<Embedded>)>> = Mutex::new(Vec::new());
+
+impl Embedded {
+    /// Opens or creates the file; resumes what was not done when it was last closed.
+    pub(crate) fn open(file: &std::path::Path, settings: &Settings) -> Result<Arc<Self>, String> {
+        let path = std::path::absolute(file).map_err(|err| err.to_string())?;
+        let mut open = lock(&OPEN);
+        open.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(store) = open
+            .iter()
+            .find(|(p, _)| *p == path)
+            .and_then(|(_, weak)| weak.upgrade())
+        {
+            return Ok(store);
+        }
+        let db = open_file(&path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                "another process has it open (one process serves an inbox file)".to_owned()
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::NotFound =>
+            {
+                "its folder does not exist".to_owned()
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                "permission denied".to_owned()
+            }
+            other => format!("{other} (is it an inbox file?)"),
+        })?;
+        let inner = Inner {
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            path: path.clone(),
+            schedule: Mutex::new(Schedule::default()),
+            wake: Notify::new(),
+            next_id: AtomicU64::new(1),
+            limit: settings.limit,
+            window_ms: u64::try_from(settings.dedupe_window.as_millis()).unwrap_or(u64::MAX),
+        };
+        inner.check_format()?;
+        inner
+            .resume(settings.attempts)
+            .map_err(|err| format!("{err} (the file may be damaged)"))?;
+        let inner = Arc::new(inner);
+        let (tx, rx) = mpsc::channel();
+        let writer_inner = Arc::clone(&inner);
+        let writer = std::thread::Builder::new()
+            .name("hookserver-inbox".to_owned())
+            .spawn(move || writer_inner.write_loop(&rx))
+            .map_err(|err| err.to_string())?;
+        let _ = tx.send(Op::Purge);
+        let store = Arc::new(Embedded {
+            inner,
+            writes: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        });
+        open.push((path, Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    fn send(&self, op: Op) {
+        if let Some(tx) = lock(&self.writes).as_ref() {
+            let _ = tx.send(op);
+        }
+    }
+
+    /// A delivery's request, from memory or from the file.
+    fn request_of(&self, id: u64) -> Result<Option<Arrival>, redb::Error> {
+        if let Some(arrival) = lock(&self.inner.schedule).uncache(id) {
+            return Ok(Some(arrival));
+        }
+        let txn = self.inner.db()?.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        let requests = txn.open_table(REQUESTS)?;
+        let (Some(record), Some(blob)) = (records.get(id)?, requests.get(id)?) else {
+            return Ok(None);
+        };
+        let record = record_of(id, record.value())?;
+        let (head, body) = RequestHead::decode(blob.value()).map_err(redb::Error::Corrupted)?;
+        Ok(Some(Arrival {
+            endpoint: record.endpoint.into(),
+            webhook_id: record.webhook_id,
+            key: record.key,
+            head,
+            body: Bytes::copy_from_slice(body),
+        }))
+    }
+}
+
+impl Drop for Embedded {
+    /// Lets the writer commit what is waiting, then closes the file.
+    fn drop(&mut self) {
+        lock(&self.writes).take();
+        if let Some(writer) = lock(&self.writer).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Opens (or creates) the file with a bounded page cache: the inbox's working set is the
+/// deliveries waiting now, not the whole file.
+fn open_file(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder()
+        .set_cache_size(REDB_CACHE_BYTES)
+        .create(path)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    /// The open file.
+    fn db(&self) -> Result<Arc<Database>, redb::Error> {
+        let db = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.clone().ok_or(redb::Error::PreviousIo)
+    }
+
+    /// After an I/O error (a full disk, say) redb takes no more writes until the file is
+    /// reopened: close it and open it again (redb repairs it to its last commit). If that
+    /// fails, the next write tries again; meanwhile deliveries are answered 503.
+    fn reopen(&self) {
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The old handle must be closed first (redb locks the file); a reader still
+        // holding it makes the open fail, and the next write tries again.
+        *db = None;
+        match open_file(&self.path) {
+            Ok(reopened) => {
+                tracing::warn!(file = %self.path.display(), "the inbox file was reopened after an I/O error");
+                *db = Some(Arc::new(reopened));
+            }
+            Err(err) => {
+                tracing::error!(file = %self.path.display(), error = %err, "the inbox file cannot be reopened yet");
+            }
+        }
+    }
+}
+
+impl Store for Embedded {
+    fn accept(&self, arrival: Arrival) -> BoxFuture<'_, Result<Accepted, Refused>> {
+        Box::pin(async move {
+            {
+                let mut schedule = lock(&self.inner.schedule);
+                let waiting = schedule.counts.waiting() + schedule.reserved;
+                if waiting >= self.inner.limit {
+                    return Err(Refused::Full(waiting));
+                }
+                schedule.reserved += 1;
+            }
+            let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+            let (reply, answer) = oneshot::channel();
+            self.send(Op::Accept { id, arrival, reply });
+            answer
+                .await
+                .unwrap_or_else(|_| Err(Refused::Write("the inbox is closing".to_owned())))
+        })
+    }
+
+    fn claim(&self) -> BoxFuture<'_, Result<Option<Job>, String>> {
+        Box::pin(async move {
+            let now = now_ms();
+            let claimed = {
+                let mut schedule = lock(&self.inner.schedule);
+                let mut claimed = None;
+                while let Some(&Reverse((due, id))) = schedule.due.peek() {
+                    if due > now {
+                        break;
+                    }
+                    schedule.due.pop();
+                    // A delivery retried or discarded since it was scheduled is skipped.
+                    let waiting = schedule
+                        .live
+                        .get(&id)
+                        .is_some_and(|l| matches!(l.state, State::Queued | State::Retrying));
+                    if waiting {
+                        schedule.set(id, State::Running);
+                        let live = schedule.live.get_mut(&id).expect("live");
+                        live.tries += 1;
+                        claimed = Some((id, live.tries, live.tries - live.round));
+                        break;
+                    }
+                }
+                claimed
+            };
+            let Some((id, attempt, in_round)) = claimed else {
+                return Ok(None);
+            };
+            self.send(Op::Start { id });
+            match self.request_of(id) {
+                Ok(Some(arrival)) => Ok(Some(Job {
+                    id,
+                    endpoint: arrival.endpoint.to_string(),
+                    webhook_id: arrival.webhook_id,
+                    attempt,
+                    in_round,
+                    head: arrival.head,
+                    body: arrival.body,
+                })),
+                Ok(None) => {
+                    // Discarded meanwhile.
+                    lock(&self.inner.schedule).forget(id);
+                    Ok(None)
+                }
+                Err(redb::Error::Corrupted(error)) => {
+                    self.finish(id, attempt, Outcome::Dead { error }).await;
+                    Ok(None)
+                }
+                Err(err) => {
+                    self.release(id);
+                    Err(err.to_string())
+                }
+            }
+        })
+    }
+
+    fn next_due(&self) -> Option<SystemTime> {
+        let schedule = lock(&self.inner.schedule);
+        schedule.due.peek().map(|Reverse((due, _))| time_of(*due))
+    }
+
+    fn finish(&self, id: u64, number: u32, outcome: Outcome) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            {
+                let mut schedule = lock(&self.inner.schedule);
+                match &outcome {
+                    Outcome::Done => schedule.set(id, State::Done),
+                    Outcome::Dead { .. } => schedule.set(id, State::Dead),
+                    Outcome::Retry { at, .. } => {
+                        schedule.set(id, State::Retrying);
+                        schedule.due.push(Reverse((*at, id)));
+                    }
+                }
+            }
+            if matches!(outcome, Outcome::Retry { .. }) {
+                self.inner.wake.notify_one();
+            }
+            self.send(Op::Finish {
+                id,
+                number,
+                outcome,
+            });
+        })
+    }
+
+    fn release(&self, id: u64) {
+        {
+            let mut schedule = lock(&self.inner.schedule);
+            let Some(live) = schedule.live.get_mut(&id) else {
+                return;
+            };
+            live.tries = live.tries.saturating_sub(1);
+            let state = if live.tries == 0 {
+                State::Queued
+            } else {
+                State::Retrying
+            };
+            schedule.set(id, state);
+            schedule.due.push(Reverse((now_ms(), id)));
+        }
+        self.send(Op::Release { id });
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.inner.wake
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Counts, String>> {
+        let counts = lock(&self.inner.schedule).counts;
+        Box::pin(async move { Ok(counts) })
+    }
+
+    fn list(&self, dead_only: bool, limit: usize) -> BoxFuture<'_, Result<Vec<Entry>, String>> {
+        let read = || -> Result<Vec<Entry>, redb::Error> {
+            let txn = self.inner.db()?.begin_read()?;
+            let ids: Vec<u64> = if dead_only {
+                let mut ids: Vec<u64> = lock(&self.inner.schedule)
+                    .live
+                    .iter()
+                    .filter(|(_, l)| l.state == State::Dead)
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                ids.truncate(limit);
+                ids
+            } else {
+                let statuses = txn.open_table(STATUS)?;
+                let newest = statuses.iter()?.rev().take(limit);
+                newest
+                    .map(|item| item.map(|(id, _)| id.value()))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(entry) = self.inner.entry(&txn, id)? {
+                    found.push(entry);
+                }
+            }
+            Ok(found)
+        };
+        let listed = read().map_err(|err| err.to_string());
+        Box::pin(async move { listed })
+    }
+
+    fn retry(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.send(Op::Retry { id, reply });
+            answer
+                .await
+                .unwrap_or_else(|_| Err(ActionError::Write("the inbox is closing".to_owned())))
+        })
+    }
+
+    fn discard(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
+        Box::pin(async move {
+            let running = lock(&self.inner.schedule)
+                .live
+                .get(&id)
+                .is_some_and(|l| l.state == State::Running);
+            if running {
+                return Err(ActionError::Conflict(
+                    id,
+                    State::Running,
+                    "an attempt is running; discard it after",
+                ));
+            }
+            let (reply, answer) = oneshot::channel();
+            self.send(Op::Discard { id, reply });
+            answer
+                .await
+                .unwrap_or_else(|_| Err(ActionError::Write("the inbox is closing".to_owned())))
+        })
+    }
+}
