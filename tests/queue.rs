@@ -477,3 +477,51 @@ fn every_case_on_postgres() {
         case(&Scratch::on(name, pg.database()));
     }
 }
+
+/// In an app of one's own (`configure()`), a queued endpoint stores and runs its
+/// deliveries too; and the dashboard's test send to a queued endpoint goes through the
+/// inbox (answered 202, then run).
+#[test]
+fn configure_and_the_dashboard_s_test_send_queue_too() {
+    use hookserver::actix_web::{test, App};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let scratch = Scratch::new("configure");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let mut server = hookserver::WebhooksServer::empty().inbox(scratch.inbox());
+    server
+        .add_queued_webhook("later", move || {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    hookserver::actix_web::rt::System::new().block_on(async {
+        let app = test::init_service(App::new().configure(server.configure().unwrap())).await;
+        let request = test::TestRequest::post()
+            .uri("/webhooks/later")
+            .insert_header(("webhook-id", "own-app"))
+            .set_payload(common::hub_sample())
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 202);
+        // The dashboard's test send (this machine, no secret: allowed).
+        let request = test::TestRequest::post()
+            .uri("/api/webhooks/later/test")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(r#"{"sample": "discussion.create (hub-docs)"}"#)
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 200);
+        let sent: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(sent["delivery"]["status"], 202, "{sent}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            hookserver::actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    });
+}

@@ -259,7 +259,8 @@ fn waiting_retries_resume_after_a_crash() {
 
 /// A disk that refuses writes (here: a file size limit, `ulimit -f`, with SIGXFSZ ignored
 /// so that the write fails with EFBIG): deliveries are answered 503 with `Retry-After`, the
-/// server keeps serving, and every delivery answered 202 is in the file for the next start.
+/// server keeps serving, takes deliveries again once there is room (no restart), and every
+/// delivery answered 202 is in the file for the next start.
 #[test]
 fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
     let scratch = Scratch::new("full-disk");
@@ -269,7 +270,7 @@ fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
     let mut command = std::process::Command::new("bash");
     command.args([
         "-c",
-        "trap '' XFSZ; ulimit -f 1000; exec \"$0\"",
+        "trap '' XFSZ; ulimit -S -f 1000; exec \"$0\"",
         &binary.display().to_string(),
     ]);
     // The handler stalls: deliveries pile up in the file until it reaches the limit.
@@ -305,6 +306,27 @@ fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
         common::post(&url, &body, &[("webhook-id", "after")]).status,
         503
     );
+    // Room again (the limit lifted, as when a full disk is cleaned up): the file is
+    // reopened and deliveries are acknowledged again, without a restart.
+    let lifted = std::process::Command::new("prlimit")
+        .args(["--pid", &bot.id().to_string(), "--fsize=unlimited:"])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let mut recovered = false;
+    for i in 0..100 {
+        let id = format!("again-{i}");
+        match common::post(&url, &body, &[("webhook-id", &id)]).status {
+            202 => {
+                acked.push(id);
+                recovered = true;
+                break;
+            }
+            503 => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("{id}: {other}"),
+        }
+    }
+    assert!(recovered, "still refused once the disk had room");
     kill9(&mut bot);
 
     // No limit now: every acknowledged delivery is there, and runs.

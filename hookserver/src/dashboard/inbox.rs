@@ -116,40 +116,33 @@ pub(super) async fn dead(
     }))
 }
 
-/// `POST /api/inbox/{id}/retry`: a dead letter gets a new round of attempts now.
-pub(super) async fn retry(
-    req: &HttpRequest,
-    shared: &Shared,
-    dashboard: &Dashboard,
-    id: &str,
-) -> ApiResult {
-    guard(req, shared, dashboard)?;
-    same_origin(req, dashboard)?;
-    let id = id_of(id)?;
-    inbox_of(shared)?
-        .store
-        .retry(id)
-        .await
-        .map_err(action_error)?;
-    json(&serde_json::json!({ "retried": id.to_string() }))
+/// What can be done to one stored delivery.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Action {
+    /// `POST /api/inbox/{id}/retry`: a dead letter gets a new round of attempts now.
+    Retry,
+    /// `DELETE /api/inbox/{id}`: removes a delivery that is not running.
+    Discard,
 }
 
-/// `DELETE /api/inbox/{id}`: removes a delivery that is not running.
-pub(super) async fn discard(
+/// Does `action` to the delivery `id`, with the API's access rules and the same-origin check.
+pub(super) async fn act(
     req: &HttpRequest,
     shared: &Shared,
     dashboard: &Dashboard,
     id: &str,
+    action: Action,
 ) -> ApiResult {
     guard(req, shared, dashboard)?;
     same_origin(req, dashboard)?;
     let id = id_of(id)?;
-    inbox_of(shared)?
-        .store
-        .discard(id)
-        .await
-        .map_err(action_error)?;
-    json(&serde_json::json!({ "discarded": id.to_string() }))
+    let store = &inbox_of(shared)?.store;
+    let (done, word) = match action {
+        Action::Retry => (store.retry(id).await, "retried"),
+        Action::Discard => (store.discard(id).await, "discarded"),
+    };
+    done.map_err(action_error)?;
+    json(&serde_json::json!({ word: id.to_string() }))
 }
 
 fn id_of(raw: &str) -> Result<u64, ApiError> {

@@ -254,12 +254,12 @@ async fn api_with_parameters(
     } else if let Some(id) = rest.strip_prefix("inbox/") {
         match id.strip_suffix("/retry") {
             Some(id) if *method == Method::POST => {
-                inbox::retry(&req, &shared, &dashboard, id).await
+                inbox::act(&req, &shared, &dashboard, id, inbox::Action::Retry).await
             }
             Some(_) => return post_only(req).await,
             None if id.contains('/') => return not_found(req).await,
             None if *method == Method::DELETE => {
-                inbox::discard(&req, &shared, &dashboard, id).await
+                inbox::act(&req, &shared, &dashboard, id, inbox::Action::Discard).await
             }
             None => return crate::http::delete_only(req).await,
         }

@@ -6,6 +6,10 @@
 use serde::Deserialize;
 
 /// The scopes the Hub documents (`event.scope`).
+///
+/// ```
+/// assert!(hookserver::DOCUMENTED_SCOPES.contains(&"repo.content"));
+/// ```
 pub const DOCUMENTED_SCOPES: &[&str] = &[
     "repo",
     "repo.content",
@@ -14,8 +18,16 @@ pub const DOCUMENTED_SCOPES: &[&str] = &[
     "discussion.comment",
 ];
 /// The actions the Hub documents (`event.action`).
+///
+/// ```
+/// assert_eq!(hookserver::DOCUMENTED_ACTIONS, ["create", "update", "delete", "move"]);
+/// ```
 pub const DOCUMENTED_ACTIONS: &[&str] = &["create", "update", "delete", "move"];
 /// The repository types the Hub documents (`repo.type`).
+///
+/// ```
+/// assert_eq!(hookserver::DOCUMENTED_REPO_TYPES, ["model", "dataset", "space"]);
+/// ```
 pub const DOCUMENTED_REPO_TYPES: &[&str] = &["model", "dataset", "space"];
 
 /// Which deliveries an endpoint takes: each list, when not empty, must hold the delivery's

@@ -21,6 +21,10 @@ use crate::rejection::{json_error, Rejection};
 
 /// The header the Hub sends with every delivery: unique per delivery, the same on each
 /// retry and on a replay from the Hub's settings.
+///
+/// ```
+/// assert_eq!(hookserver::WEBHOOK_ID_HEADER, "webhook-id");
+/// ```
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 
 /// Which delivery a handler runs for, and which attempt this is.
@@ -190,6 +194,13 @@ pub(crate) struct AttemptError(pub(crate) String);
 
 /// A parameter a queued handler can take: read from the stored delivery (its recorded
 /// request and body), never from a live request.
+///
+/// ```
+/// fn takes<T: hookserver::QueuedParam>() {}
+/// takes::<hookserver::WebhookPayload>();
+/// takes::<hookserver::Json<hookserver::serde_json::Value>>();
+/// takes::<hookserver::Attempt>();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a parameter of a queued endpoint",
     label = "a queued delivery runs later, from what was stored: no live request to extract this from",
@@ -224,6 +235,14 @@ impl<T: DeserializeOwned + 'static> QueuedParam for Json<T> {
 
 /// What a queued handler returns: `()`, or `Result<(), E>` where `Err` fails the attempt
 /// (a [`Failure`] can make it permanent).
+///
+/// ```
+/// use hookserver::{Failure, QueuedReturn};
+///
+/// assert_eq!(().into_outcome().status(), 200);
+/// assert_eq!(Err::<(), _>("busy").into_outcome().status(), 500);
+/// assert_eq!(Err::<(), _>(Failure::permanent("gone")).into_outcome().status(), 500);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a queued endpoint returns `()` or `Result<(), E>`, not `{Self}`",
     label = "nobody reads a queued handler's answer: the Hub was answered 202 when the delivery was stored",

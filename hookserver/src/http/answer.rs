@@ -117,3 +117,32 @@ fn id_answer(status: StatusCode, word: &str, id: u64) -> HttpResponse {
         .insert_header(crate::rejection::NOSNIFF)
         .json(serde_json::json!({ word: id.to_string() }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(values: &[&[u8]]) -> actix_web::HttpRequest {
+        let mut request = actix_web::test::TestRequest::post();
+        for value in values {
+            let value = actix_web::http::header::HeaderValue::from_bytes(value).unwrap();
+            request = request.append_header((WEBHOOK_ID_HEADER, value));
+        }
+        request.to_http_request()
+    }
+
+    #[test]
+    fn only_one_short_visible_webhook_id_is_a_dedupe_key() {
+        assert_eq!(
+            webhook_id(&request(&[b" abc-1 "])).as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(webhook_id(&request(&[])), None);
+        // Repeated, empty, too long or not visible ASCII: the body's hash is the key.
+        assert_eq!(webhook_id(&request(&[b"a", b"b"])), None);
+        assert_eq!(webhook_id(&request(&[b"  "])), None);
+        assert_eq!(webhook_id(&request(&[&[b'x'; MAX_WEBHOOK_ID + 1]])), None);
+        assert!(webhook_id(&request(&[&[b'x'; MAX_WEBHOOK_ID]])).is_some());
+        assert_eq!(webhook_id(&request(&["caf\u{e9}".as_bytes()])), None);
+    }
+}

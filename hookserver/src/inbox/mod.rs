@@ -28,21 +28,49 @@ pub(crate) use request::RequestHead;
 pub(crate) use runner::Runner;
 
 /// How many attempts a queued delivery gets by default (`HOOKSERVER_QUEUE_ATTEMPTS`).
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_QUEUE_ATTEMPTS, 8);
+/// ```
 pub const DEFAULT_QUEUE_ATTEMPTS: u32 = 8;
 /// The delay before the second attempt, by default (`HOOKSERVER_QUEUE_BACKOFF`); each
 /// next delay doubles, up to [`MAX_QUEUE_BACKOFF`].
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_QUEUE_BACKOFF, std::time::Duration::from_secs(1));
+/// ```
 pub const DEFAULT_QUEUE_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest delay between two attempts.
+///
+/// ```
+/// assert_eq!(hookserver::MAX_QUEUE_BACKOFF.as_secs(), 3600);
+/// ```
 pub const MAX_QUEUE_BACKOFF: Duration = Duration::from_secs(3600);
 /// How many attempts run at once, by default (`HOOKSERVER_QUEUE_WORKERS`).
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_QUEUE_WORKERS, 4);
+/// ```
 pub const DEFAULT_QUEUE_WORKERS: usize = 4;
 /// How many deliveries may wait at most, by default (`HOOKSERVER_QUEUE_LIMIT`); past it a
 /// delivery is answered 503 with `Retry-After`.
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_QUEUE_LIMIT, 100_000);
+/// ```
 pub const DEFAULT_QUEUE_LIMIT: usize = 100_000;
 /// How long a `Webhook-Id` is remembered, by default (`HOOKSERVER_DEDUPE_WINDOW`).
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_DEDUPE_WINDOW.as_secs(), 7 * 24 * 3600);
+/// ```
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The inbox file when none is named: in the working directory, or in a Space's
 /// persistent storage (`/data`) when it is mounted.
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_INBOX_FILE, "hookserver-inbox.redb");
+/// ```
 pub const DEFAULT_INBOX_FILE: &str = "hookserver-inbox.redb";
 
 /// Where the inbox is kept.

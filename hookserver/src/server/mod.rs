@@ -664,7 +664,11 @@ impl WebhooksServer {
         };
         let state = self.app_state(&config, &base_url, closing, inbox, metrics);
         Ok(move |service: &mut web::ServiceConfig| {
-            let _runner = &runner;
+            // Each app built holds the queue: it runs while any of them lives (actix-web
+            // drops the fn itself once the app is configured).
+            if let Some(runner) = &runner {
+                service.app_data(QueueKeepAlive(Arc::clone(runner)));
+            }
             state.routes(service);
         })
     }
@@ -680,6 +684,10 @@ impl WebhooksServer {
         }
     }
 }
+
+/// Keeps an app's queue running while the app lives (see `configure`).
+#[derive(Debug)]
+struct QueueKeepAlive(#[allow(dead_code)] Arc<crate::inbox::Runner>);
 
 /// The last part of a type's path: `crate::module::hello` gives `hello`.
 pub(super) fn short_type_name(type_name: &str) -> &str {

@@ -71,6 +71,16 @@ impl WebhooksServer {
     ///
     /// [`Error::InvalidFilter`](crate::Error::InvalidFilter) for a path with no endpoint, or
     /// a checked value the Hub does not document (with the documented ones).
+    ///
+    /// ```
+    /// use hookserver::{Filter, WebhooksServer};
+    ///
+    /// let mut app = WebhooksServer::empty();
+    /// app.add_webhook("retrain", || async {})?;
+    /// app.filter("retrain", Filter::new().scope(["repo.content"]).repo_type(["dataset"]))?;
+    /// assert!(app.filter("retrain", Filter::new().action(["udpate"])).is_err());
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
     pub fn filter(&mut self, path: &str, filter: Filter) -> Result<&mut Self> {
         let full = format!("{WEBHOOKS_PREFIX}{}", normalize_path(path)?);
         let invalid = |reason: String| crate::Error::InvalidFilter {
@@ -100,6 +110,10 @@ impl WebhooksServer {
 
     /// How many attempts a queued delivery gets before it is a dead letter (else
     /// `HOOKSERVER_QUEUE_ATTEMPTS`, else 8; at least 1).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new().queue_attempts(3);
+    /// ```
     #[must_use]
     pub fn queue_attempts(mut self, attempts: u32) -> Self {
         self.queue.attempts = Some(attempts);
@@ -108,6 +122,10 @@ impl WebhooksServer {
 
     /// The delay before the second attempt, doubled for each next one up to an hour, with
     /// jitter (else `HOOKSERVER_QUEUE_BACKOFF`, else 1 s).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new().queue_backoff(std::time::Duration::from_millis(200));
+    /// ```
     #[must_use]
     pub fn queue_backoff(mut self, first_delay: Duration) -> Self {
         self.queue.backoff = Some(first_delay);
@@ -116,6 +134,10 @@ impl WebhooksServer {
 
     /// How many queued attempts run at once, on the queue's own thread (else
     /// `HOOKSERVER_QUEUE_WORKERS`, else 4). Plain-fn handlers run on the blocking pool.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new().queue_workers(8);
+    /// ```
     #[must_use]
     pub fn queue_workers(mut self, workers: usize) -> Self {
         self.queue.workers = Some(workers);
@@ -124,6 +146,10 @@ impl WebhooksServer {
 
     /// How many deliveries may wait (queued, running or retrying) before a new one is
     /// answered 503 with `Retry-After` (else `HOOKSERVER_QUEUE_LIMIT`, else 100,000).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new().queue_limit(10_000);
+    /// ```
     #[must_use]
     pub fn queue_limit(mut self, waiting: usize) -> Self {
         self.queue.limit = Some(waiting);
@@ -132,6 +158,10 @@ impl WebhooksServer {
 
     /// How long a `Webhook-Id` (or a body's hash) is remembered to answer a repeat
     /// `200 {"duplicate": ID}` (else `HOOKSERVER_DEDUPE_WINDOW`, else 7 days).
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::new().dedupe_window(std::time::Duration::from_secs(24 * 3600));
+    /// ```
     #[must_use]
     pub fn dedupe_window(mut self, window: Duration) -> Self {
         self.queue.dedupe_window = Some(window);

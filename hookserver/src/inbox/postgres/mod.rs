@@ -525,61 +525,52 @@ impl Store for Postgres {
     }
 
     fn retry(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
-        let key = i64::try_from(id).unwrap_or(i64::MAX);
-        let work = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(|e| db_error(&e))?;
-            let retried = client
-                .query_opt(
-                    &format!(
-                        "UPDATE hookserver_deliveries
-                         SET state = 0, next_at = {NOW}, finished = NULL, round = tries
-                         WHERE id = $1 AND state = 4
-                         RETURNING pg_notify('{CHANNEL}', '') IS NULL"
-                    ),
-                    &[&key],
-                )
-                .await
-                .map_err(|e| db_error(&e))?;
-            if retried.is_some() {
-                return Ok(None);
-            }
-            state_now(&client, key).await
-        });
-        Box::pin(async move {
-            match work.await.map_err(ActionError::Write)? {
-                None => Ok(()),
-                Some(None) => Err(ActionError::NotFound(id)),
-                Some(Some(state)) => Err(ActionError::Conflict(
-                    id,
-                    state,
-                    "only a dead letter is retried",
-                )),
-            }
-        })
+        let sql = format!(
+            "UPDATE hookserver_deliveries
+             SET state = 0, next_at = {NOW}, finished = NULL, round = tries
+             WHERE id = $1 AND state = 4
+             RETURNING pg_notify('{CHANNEL}', '') IS NULL"
+        );
+        self.act(id, sql, "only a dead letter is retried")
     }
 
     fn discard(&self, id: u64) -> BoxFuture<'_, Result<(), ActionError>> {
+        let sql = "WITH d AS (
+                DELETE FROM hookserver_deliveries WHERE id = $1 AND state <> 1
+                RETURNING id, endpoint, key
+            ), e AS (
+                DELETE FROM hookserver_errors WHERE id IN (SELECT id FROM d)
+            ), k AS (
+                DELETE FROM hookserver_keys USING d
+                WHERE hookserver_keys.endpoint = d.endpoint AND hookserver_keys.key = d.key
+                  AND hookserver_keys.id = d.id
+            )
+            SELECT id FROM d";
+        self.act(
+            id,
+            sql.to_owned(),
+            "an attempt is running; discard it after",
+        )
+    }
+}
+
+impl Postgres {
+    /// Runs an action's `sql` (which returns a row when it acted) on delivery `id`; when it
+    /// did not act, says why: no such delivery, or its state (`refused`).
+    fn act(
+        &self,
+        id: u64,
+        sql: String,
+        refused: &'static str,
+    ) -> BoxFuture<'_, Result<(), ActionError>> {
         let key = i64::try_from(id).unwrap_or(i64::MAX);
         let work = self.run(move |pool| async move {
             let client = pool.get().await.map_err(|e| db_error(&e))?;
-            let gone = client
-                .query_opt(
-                    "WITH d AS (
-                        DELETE FROM hookserver_deliveries WHERE id = $1 AND state <> 1
-                        RETURNING id, endpoint, key
-                    ), e AS (
-                        DELETE FROM hookserver_errors WHERE id IN (SELECT id FROM d)
-                    ), k AS (
-                        DELETE FROM hookserver_keys USING d
-                        WHERE hookserver_keys.endpoint = d.endpoint AND hookserver_keys.key = d.key
-                          AND hookserver_keys.id = d.id
-                    )
-                    SELECT id FROM d",
-                    &[&key],
-                )
+            let acted = client
+                .query_opt(&sql, &[&key])
                 .await
                 .map_err(|e| db_error(&e))?;
-            if gone.is_some() {
+            if acted.is_some() {
                 return Ok(None);
             }
             state_now(&client, key).await
@@ -588,11 +579,7 @@ impl Store for Postgres {
             match work.await.map_err(ActionError::Write)? {
                 None => Ok(()),
                 Some(None) => Err(ActionError::NotFound(id)),
-                Some(Some(state)) => Err(ActionError::Conflict(
-                    id,
-                    state,
-                    "an attempt is running; discard it after",
-                )),
+                Some(Some(state)) => Err(ActionError::Conflict(id, state, refused)),
             }
         })
     }
