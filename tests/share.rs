@@ -6,6 +6,8 @@
 //! this one test, in order.
 
 mod common;
+#[path = "common/hub.rs"]
+mod stand_in;
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +20,7 @@ use hookserver::{Error, WebhookPayload, WebhooksServer, BORE_CONTROL_PORT};
 
 const TUNNEL_SECRET: &str = "tunnel-team-secret";
 const HOOK_SECRET: &str = "hook-secret";
+const HUB_TOKEN: &str = "hf_tunnel_test_token_0123456789";
 
 /// Starts bore's server on loopback (control port 7835, tunnels on 40000..=49999); it runs
 /// until the test process ends.
@@ -174,4 +177,75 @@ fn deliveries_reach_the_handler_through_a_tunnel() {
     assert_eq!(bot.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bot.stderr);
     assert!(stderr.contains("port 7835 only"), "{stderr}");
+
+    // 7. Registration on the Hub through the tunnel (tests/hub.rs has the rest): the bot
+    //    registers the tunnel's URL with its secret, the Hub's deliveries to that webhook
+    //    arrive, and SIGTERM disables it again. The token shows nowhere, even at trace.
+    let hub = stand_in::StandInHub::start(HUB_TOKEN);
+    let mut command = std::process::Command::new(common::bot::example_binary("hub_registered"));
+    command
+        .arg("me/data")
+        .env_remove("HF_TOKEN")
+        .env_remove("HUGGING_FACE_HUB_TOKEN");
+    let bot = Bot::start_command(
+        "hub_registered",
+        command,
+        &[
+            ("HOOKSERVER_SHARE", "1"),
+            ("HOOKSERVER_SHARE_SERVER", "127.0.0.1"),
+            ("HOOKSERVER_SHARE_SECRET", TUNNEL_SECRET),
+            ("HF_TOKEN", HUB_TOKEN),
+            ("HF_ENDPOINT", &hub.url),
+            ("WEBHOOK_SECRET", HOOK_SECRET),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    let url = bot.url_of("/webhooks/dataset_changed");
+    let registered = bot.stdout.recv_timeout(Duration::from_secs(30)).unwrap();
+    let webhook = hub.webhooks()[0].clone();
+    let id = webhook["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        registered,
+        format!("Registered on the Hub: webhook {id} watching dataset me/data (repo) -> {url}")
+    );
+    assert_eq!(webhook["url"], url.as_str());
+    assert_ne!(port_of(&url.replace("/webhooks/dataset_changed", "")), 0);
+    assert_eq!(webhook["secret"], HOOK_SECRET);
+    assert_eq!(webhook["domains"], hookserver::serde_json::json!(["repo"]));
+    let reply = post(
+        webhook["url"].as_str().unwrap(),
+        &common::fixture("repo.content.update.hfhub-tests.json"),
+        &[("x-webhook-secret", webhook["secret"].as_str().unwrap())],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (code, stdout, stderr) = bot.stop_with_output("TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("Hub webhook {id} disabled (it called {url}).")),
+        "{stdout}"
+    );
+    assert_eq!(hub.webhooks()[0]["disabled"], true);
+    let calls = hub.take_calls();
+    assert_eq!(
+        calls.iter().map(stand_in::Call::line).collect::<Vec<_>>(),
+        [
+            "GET ".to_owned(),
+            "POST ".to_owned(),
+            format!("POST /{id}/disable")
+        ]
+    );
+    assert!(calls
+        .iter()
+        .all(|c| c.authorization.as_deref() == Some(&format!("Bearer {HUB_TOKEN}"))));
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "logs at trace level"
+    );
+    for secret in [HUB_TOKEN, HOOK_SECRET] {
+        let output = format!("{stdout}\n{stderr}");
+        assert!(
+            !common::shows_any_part_of(&output, secret),
+            "{secret} leaked"
+        );
+    }
 }

@@ -100,6 +100,13 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Registration on the Hub ([`register_on_hub`](crate::WebhooksServer::register_on_hub))
+    /// failed, and it was [`required`](crate::HubRegistration::required).
+    #[error("cannot register on the Hub: {reason}")]
+    Hub {
+        /// What went wrong, and what to do (the token is never in it).
+        reason: String,
+    },
     /// The server thread ended without saying why (it panicked).
     #[error("the server thread stopped unexpectedly")]
     ServerThread,

@@ -57,6 +57,7 @@ mod deliveries;
 mod endpoint;
 mod error;
 mod http;
+mod hub;
 mod inbox;
 mod logging;
 mod main_support;
@@ -87,6 +88,7 @@ pub use endpoint::queued::{
 };
 pub use endpoint::WEBHOOKS_PREFIX;
 pub use error::{Error, Result};
+pub use hub::{HubDomain, HubRegistration, HubWebhook, OnExit, Watched, DEFAULT_HUB_URL};
 pub use inbox::{
     DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE, DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF,
     DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS, MAX_QUEUE_BACKOFF,

@@ -414,7 +414,7 @@ fn flusher() {
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default:
 /// `info` for hookserver and the bot, `warn` for actix's and bore's internals), unless the program
-/// installed one already.
+/// installed one already. Never `ureq_proto`'s records (see below).
 pub(crate) fn init() {
     static INIT: Once = Once::new();
     static FLUSHER: OnceLock<()> = OnceLock::new();
@@ -425,12 +425,20 @@ pub(crate) fn init() {
             )
         });
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let installed = tracing_subscriber::fmt()
+        let subscriber = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(BatchedStderr)
             .with_ansi(ansi)
-            .try_init()
-            .is_ok();
+            .finish();
+        let installed = tracing::subscriber::set_global_default(subscriber).is_ok();
+        if installed {
+            // Libraries that log through `log` (the Hub's HTTP client) reach the same
+            // output, except `ureq_proto`, whose trace dumps a request's bytes: the token
+            // and the webhook's secret with them.
+            let _ = tracing_log::LogTracer::builder()
+                .ignore_crate("ureq_proto")
+                .init();
+        }
         if installed {
             let levels = [Level::INFO, Level::WARN, Level::ERROR]
                 .into_iter()

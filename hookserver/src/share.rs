@@ -89,6 +89,7 @@ pub(crate) fn parse_server(value: &str) -> Result<String> {
 }
 
 /// `http://HOST:PORT`, with brackets around an IPv6 address.
+#[cfg_attr(not(feature = "share"), allow(dead_code))]
 pub(crate) fn public_base(server: &str, port: u16) -> String {
     if server.contains(':') {
         format!("http://[{server}]:{port}")

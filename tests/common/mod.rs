@@ -226,3 +226,10 @@ pub fn raw(
         body: body.to_owned(),
     }
 }
+
+/// Whether `text` shows `secret` or any 10 characters in a row of it (a log that dumps
+/// bytes 16 to a line splits a secret across lines).
+pub fn shows_any_part_of(text: &str, secret: &str) -> bool {
+    let width = secret.len().min(10);
+    (0..=secret.len() - width).any(|at| text.contains(&secret[at..at + width]))
+}

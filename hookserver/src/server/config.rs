@@ -13,12 +13,103 @@ use crate::access::session::DEFAULT_SESSION_TTL;
 use crate::access::throttle::Proxies;
 use crate::dashboard::DEFAULT_EVENT_STREAMS;
 use crate::deliveries::DEFAULT_DELIVERY_LOG;
+use crate::endpoint::{normalize_path, WEBHOOKS_PREFIX};
 use crate::error::{Error, Result};
+use crate::hub::{token, HubDomain, Plan, DEFAULT_HUB_URL};
 use crate::inbox::{
     Location, Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE,
     DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
 };
 use crate::share::{parse_server, parse_switch, Share, DEFAULT_SHARE_SERVER};
+
+/// Reads a public URL (`.public_url`, `HOOKSERVER_PUBLIC_URL`, `HF_ENDPOINT`):
+/// `http(s)://host[/path]`, without a query or a fragment; a trailing `/` is dropped.
+fn parse_base_url(name: &str, value: &str) -> Result<String> {
+    let value = value.trim().trim_end_matches('/');
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(|c: char| c.is_whitespace() || c.is_control() || c == '?' || c == '#') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(Error::Config(format!(
+            "{name} must be an http:// or https:// URL without a query, such as https://bot.example.com, not {value:?}"
+        ))),
+    }
+}
+
+/// The registration on the Hub, resolved: the Hub, the token, the endpoints' paths.
+fn hub_plan(
+    server: &WebhooksServer,
+    set: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Plan>> {
+    let Some(registration) = &server.hub else {
+        return Ok(None);
+    };
+    if registration.watched.is_empty() {
+        return Err(Error::Config(
+            "register_on_hub needs something to watch: HubRegistration::new().watch(Watched::dataset(\"me/data\"))".to_owned(),
+        ));
+    }
+    if let Some(bad) = registration
+        .watched
+        .iter()
+        .find(|w| w.name().is_empty() || w.name().contains(char::is_whitespace))
+    {
+        return Err(Error::Config(format!(
+            "register_on_hub cannot watch the {} {:?}: a name without spaces is needed",
+            bad.kind(),
+            bad.name()
+        )));
+    }
+    let hub_url = match registration.hub_url.clone() {
+        Some(url) => parse_base_url("HubRegistration::hub_url", &url)?,
+        None => match set("HF_ENDPOINT") {
+            Some(url) => parse_base_url("HF_ENDPOINT", &url)?,
+            None => DEFAULT_HUB_URL.to_owned(),
+        },
+    };
+    let known: Vec<&str> = server.endpoints.iter().map(|e| &*e.path).collect();
+    let paths = if registration.endpoints.is_empty() {
+        known.iter().map(|p| (*p).to_owned()).collect()
+    } else {
+        registration
+            .endpoints
+            .iter()
+            .map(|given| {
+                let path = normalize_path(given)?;
+                [format!("/{path}"), format!("{WEBHOOKS_PREFIX}{path}")]
+                    .into_iter()
+                    .find(|full| known.contains(&full.as_str()))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "register_on_hub names the endpoint {given:?}, which is not one of this server's: {}",
+                            known.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let domains = if registration.domains.is_empty() {
+        vec![HubDomain::Repo, HubDomain::Discussion]
+    } else {
+        registration.domains.clone()
+    };
+    Ok(Some(Plan {
+        hub_url,
+        token: registration.token.clone().or_else(|| token::find(set)),
+        watched: registration.watched.clone(),
+        domains: domains.into_iter().map(HubDomain::as_str).collect(),
+        paths,
+        on_exit: registration.on_exit,
+        required: registration.required,
+    }))
+}
 
 /// The inbox's settings: the builder's, else the environment's, else the defaults.
 fn inbox_settings(
@@ -148,6 +239,10 @@ pub(crate) struct Config {
     pub(crate) proxies: Proxies,
     /// The inbox of queued endpoints, and how its deliveries run.
     pub(crate) inbox: InboxSettings,
+    /// The public URL given (`.public_url`, `HOOKSERVER_PUBLIC_URL`), without a final `/`.
+    pub(crate) public_url: Option<String>,
+    /// The registration on the Hub, if asked for.
+    pub(crate) hub: Option<Plan>,
 }
 
 impl Config {
@@ -198,6 +293,16 @@ impl Config {
             (None, Some(value)) => parse_switch("HOOKSERVER_SHARE", &value)?,
             (None, None) => false,
         };
+        let public_url = match (&server.public_url, set("HOOKSERVER_PUBLIC_URL")) {
+            (Some(url), _) => Some(parse_base_url("public_url", url)?),
+            (None, Some(url)) => Some(parse_base_url("HOOKSERVER_PUBLIC_URL", &url)?),
+            (None, None) => None,
+        };
+        if wants_share && !on_space && public_url.is_some() {
+            return Err(Error::Config(
+                "a public URL (.public_url or HOOKSERVER_PUBLIC_URL) and a tunnel (.share or HOOKSERVER_SHARE) are both set: the tunnel has a URL of its own; choose one".to_owned(),
+            ));
+        }
         let share = if wants_share && on_space {
             None
         } else if wants_share {
@@ -280,11 +385,16 @@ impl Config {
                 list,
             },
             inbox: inbox_settings(&server.queue, server.handler_timeout, on_space, &set)?,
+            public_url,
+            hub: hub_plan(server, &set)?,
         })
     }
 
     /// The base of the URLs the Hub must call.
     pub(crate) fn base_url(&self, port: u16) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
         match &self.space_url {
             Some(url) => url.clone(),
             None => match self.host.parse::<IpAddr>() {
@@ -502,5 +612,116 @@ mod tests {
             .unwrap()
             .secret
             .is_none());
+    }
+
+    #[test]
+    fn a_given_public_url_is_the_base_of_every_url() {
+        let c = resolve(
+            &WebhooksServer::empty(),
+            &[
+                ("HOOKSERVER_PUBLIC_URL", "https://bot.example.com/"),
+                ("SPACE_ID", "me/bot"),
+                ("SPACE_HOST", "me-bot.hf.space"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.base_url(7860), "https://bot.example.com");
+        let c = resolve(
+            &WebhooksServer::empty().public_url("http://10.0.0.5:8080/bot"),
+            &[("HOOKSERVER_PUBLIC_URL", "https://other.example")],
+        )
+        .unwrap();
+        assert_eq!(c.base_url(7860), "http://10.0.0.5:8080/bot");
+        for bad in [
+            "bot.example.com",
+            "ftp://x",
+            "https://",
+            "https://x/?a=1",
+            "https://a b",
+        ] {
+            let err = resolve(&WebhooksServer::empty().public_url(bad), &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("http:// or https:// URL"),
+                "{bad}: {err}"
+            );
+        }
+        let err = resolve(
+            &WebhooksServer::empty()
+                .public_url("https://x.example")
+                .share(true),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("choose one"), "{err}");
+    }
+
+    #[test]
+    fn a_registration_resolves_its_hub_token_and_endpoints() {
+        use crate::hub::{HubDomain, HubRegistration, Watched};
+        let mut server = WebhooksServer::empty();
+        server.add_webhook("a", || async {}).unwrap();
+        server.add_webhook("b", || async {}).unwrap();
+        let watching = HubRegistration::new().watch(Watched::dataset("me/data"));
+        let c = resolve(
+            &server.clone().register_on_hub(watching.clone()),
+            &[
+                ("HF_TOKEN", "hf_env"),
+                ("HF_ENDPOINT", "http://127.0.0.1:9/"),
+            ],
+        )
+        .unwrap();
+        let plan = c.hub.unwrap();
+        assert_eq!(plan.hub_url, "http://127.0.0.1:9");
+        assert_eq!(plan.token.unwrap().expose(), "hf_env");
+        assert_eq!(plan.paths, ["/webhooks/a", "/webhooks/b"]);
+        assert_eq!(plan.domains, ["repo", "discussion"]);
+        // The builder's settings come first.
+        let c = resolve(
+            &server.clone().register_on_hub(
+                watching
+                    .clone()
+                    .token("hf_mine")
+                    .hub_url("https://hub.example")
+                    .endpoint("/webhooks/b")
+                    .domain(HubDomain::Discussion),
+            ),
+            &[
+                ("HF_TOKEN", "hf_env"),
+                ("HF_ENDPOINT", "http://127.0.0.1:9"),
+            ],
+        )
+        .unwrap();
+        let plan = c.hub.unwrap();
+        assert_eq!(plan.hub_url, "https://hub.example");
+        assert_eq!(plan.token.unwrap().expose(), "hf_mine");
+        assert_eq!(plan.paths, ["/webhooks/b"]);
+        assert_eq!(plan.domains, ["discussion"]);
+        assert_eq!(
+            resolve(&server.clone(), &[]).unwrap().hub,
+            None,
+            "no registration unless asked for"
+        );
+        // Mistakes are configuration errors, at launch.
+        for (registration, env, says) in [
+            (HubRegistration::new(), vec![], "needs something to watch"),
+            (
+                HubRegistration::new().watch(Watched::user("a b")),
+                vec![],
+                "cannot watch the user \"a b\"",
+            ),
+            (
+                watching.clone().endpoint("c"),
+                vec![],
+                "not one of this server's: /webhooks/a, /webhooks/b",
+            ),
+            (
+                watching.clone(),
+                vec![("HF_ENDPOINT", "huggingface.co")],
+                "HF_ENDPOINT must be an http:// or https:// URL",
+            ),
+        ] {
+            let err = resolve(&server.clone().register_on_hub(registration), &env).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use crate::dashboard::Dashboard;
 use crate::endpoint::Endpoints;
 use crate::error::{Error, Result};
+use crate::hub::{HubLink, HubWebhook};
 use crate::logging::say;
 
 /// A server running in the background, from
@@ -30,6 +31,8 @@ pub struct ServerHandle {
     pub(super) url: String,
     pub(super) public_url: String,
     pub(super) instructions: String,
+    /// The webhooks registered on the Hub, at launch or later.
+    pub(super) hub: HubLink,
     pub(super) handle: actix_web::dev::ServerHandle,
     pub(super) thread: JoinHandle<std::io::Result<()>>,
     /// Set when the server stops: the dashboard's live views end.
@@ -64,6 +67,15 @@ impl ServerHandle {
     #[must_use]
     pub fn instructions(&self) -> &str {
         &self.instructions
+    }
+
+    /// The webhooks on the Hub that this launch registered (see
+    /// [`register_on_hub`](crate::WebhooksServer::register_on_hub)); empty without a
+    /// registration, or while it fails (after a failure that may pass, such as the Hub
+    /// being down, it is tried again in the background).
+    #[must_use]
+    pub fn hub_webhooks(&self) -> Vec<HubWebhook> {
+        self.hub.webhooks()
     }
 
     /// The address the server listens on.

@@ -18,6 +18,7 @@ use crate::dashboard::{self, Dashboard};
 use crate::deliveries::DeliveryLog;
 use crate::error::{Error, Result};
 use crate::http::{self, Shared};
+use crate::hub::{HubLink, Report, UrlKind};
 use crate::inbox::{Inbox, Runner};
 use crate::logging::{say, say_err};
 use crate::metrics::Metrics;
@@ -133,6 +134,15 @@ impl WebhooksServer {
                         (listened, _) => listened.map(|(listener, addr)| (listener, addr, None)),
                     };
                     let started = listened.and_then(|(listener, addr, tunnel)| {
+                        let url_kind = if thread_config.public_url.is_some() {
+                            UrlKind::Given
+                        } else if tunnel.is_some() {
+                            UrlKind::Tunnel
+                        } else if thread_config.space_url.is_some() {
+                            UrlKind::Space
+                        } else {
+                            UrlKind::Local
+                        };
                         let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
                         let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone(), thread_inbox.clone(), Arc::clone(&metrics));
                         let mut server = HttpServer::new(move || App::new().configure(|config| state.routes(config)))
@@ -143,9 +153,9 @@ impl WebhooksServer {
                             server = server.workers(workers);
                         }
                         let server = server.listen(listener).map_err(|err| Error::io(addr, err))?;
-                        Ok((server, addr, base_url))
+                        Ok((server, addr, base_url, url_kind))
                     });
-                    let (server, addr, base_url) = match started {
+                    let (server, addr, base_url, url_kind) = match started {
                         Ok(started) => started,
                         Err(err) => {
                             let _ = ready_tx.send(Err(err));
@@ -176,19 +186,41 @@ impl WebhooksServer {
                             }
                         }
                     }
-                    let _ = ready_tx.send(Ok((addr, handle, base_url)));
+                    // Registration on the Hub, once the server answers at its public URL.
+                    let (link, report) = match &thread_config.hub {
+                        Some(plan) => {
+                            let secret = thread_config.secret.as_ref().map(|s| String::from_utf8_lossy(s.expose()).into_owned());
+                            match HubLink::start(plan, &base_url, url_kind, secret).await {
+                                Ok(started) => started,
+                                Err(err) => {
+                                    // Required: the launch fails, and its server stops.
+                                    let stopped = handle.stop(false);
+                                    let _ = server.await;
+                                    stopped.await;
+                                    if let Some(runner) = runner {
+                                        runner.stop(shutdown_grace);
+                                    }
+                                    let _ = ready_tx.send(Err(Error::Hub { reason: err.to_string() }));
+                                    return Ok(());
+                                }
+                            }
+                        }
+                        None => (HubLink::default(), Report::default()),
+                    };
+                    let _ = ready_tx.send(Ok((addr, handle, base_url, link.clone(), report)));
                     let served = server.await;
                     // No more deliveries come in: running attempts get the shutdown
                     // timeout to finish; the rest stays stored for the next start.
                     if let Some(runner) = runner {
                         runner.stop(shutdown_grace);
                     }
+                    link.leave().await;
                     served
                 })
             })
             .map_err(|err| Error::io(&config.host, err))?;
 
-        let (addr, handle, public_url) = match ready_rx.recv() {
+        let (addr, handle, public_url, hub, hub_report) = match ready_rx.recv() {
             Ok(Ok(ready)) => ready,
             Ok(Err(err)) => {
                 let _ = thread.join();
@@ -230,6 +262,12 @@ impl WebhooksServer {
             );
         }
         say(&instructions);
+        for line in &hub_report.said {
+            say(line);
+        }
+        if let Some(warning) = &hub_report.warning {
+            say_err(warning);
+        }
         if let Some(inbox) = &inbox {
             say(&format!(
                 "Queued endpoints keep their deliveries in {} (HOOKSERVER_INBOX).",
@@ -241,6 +279,7 @@ impl WebhooksServer {
             url: local_url(addr),
             public_url,
             instructions,
+            hub,
             handle,
             thread,
             closing,

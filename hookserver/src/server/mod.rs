@@ -20,6 +20,7 @@ use crate::access::secret::Secret;
 use crate::endpoint::handler::Handler;
 use crate::endpoint::{normalize_path, Endpoint, Endpoints, WEBHOOKS_PREFIX};
 use crate::error::{Error, Result};
+use crate::hub::HubRegistration;
 use config::Config;
 pub use handle::ServerHandle;
 use queue::QueueOptions;
@@ -91,6 +92,9 @@ pub struct WebhooksServer {
     event_streams: Option<usize>,
     trusted_proxies: Option<Vec<IpAddr>>,
     queue: QueueOptions,
+    /// `None`: `HOOKSERVER_PUBLIC_URL` decides at launch.
+    public_url: Option<String>,
+    hub: Option<HubRegistration>,
 }
 
 impl fmt::Debug for WebhooksServer {
@@ -125,6 +129,8 @@ impl fmt::Debug for WebhooksServer {
             .field("event_streams", &self.event_streams)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("queue", &self.queue)
+            .field("public_url", &self.public_url)
+            .field("hub", &self.hub)
             .field("share", &self.share)
             .field("share_server", &self.share_server)
             .field(
@@ -200,6 +206,8 @@ impl WebhooksServer {
             event_streams: None,
             trusted_proxies: None,
             queue: QueueOptions::default(),
+            public_url: None,
+            hub: None,
         }
     }
 
@@ -462,6 +470,50 @@ impl WebhooksServer {
         self
     }
 
+    /// The public URL the Hub calls, such as `https://bot.example.com`, for a server behind
+    /// a reverse proxy or a load balancer (overrides `HOOKSERVER_PUBLIC_URL`, and a Space's
+    /// URL). The landing page, the printed instructions and
+    /// [`register_on_hub`](Self::register_on_hub) use it. It cannot be combined with
+    /// [`share`](Self::share), whose tunnel has a URL of its own.
+    ///
+    /// ```
+    /// let app = hookserver::WebhooksServer::empty().public_url("https://bot.example.com");
+    /// ```
+    #[must_use]
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Makes sure, at each launch, that a webhook on the Hub calls this server: for each
+    /// endpoint, one is found by its public URL (the tunnel's, the Space's, or
+    /// [`public_url`](Self::public_url)), else created, then updated with what
+    /// `registration` watches and the server's secret, and enabled. The launch prints
+    /// `Registered on the Hub: webhook ID watching ... -> URL`; a tunnel's webhook is
+    /// disabled again when the server stops ([`OnExit`](crate::OnExit) chooses).
+    ///
+    /// It uses the Hub's REST API (`/api/settings/webhooks`) at `HF_ENDPOINT` (default
+    /// [`DEFAULT_HUB_URL`](crate::DEFAULT_HUB_URL)) with the token of `HF_TOKEN` or of
+    /// `hf auth login`'s token file, as `huggingface_hub` finds it. A failure is a warning
+    /// and the server runs on, unless the registration is
+    /// [`required`](crate::HubRegistration::required).
+    ///
+    /// ```no_run
+    /// use hookserver::{HubRegistration, Watched, WebhooksServer};
+    ///
+    /// let app = WebhooksServer::new()
+    ///     .webhook_secret("my_secret_key")
+    ///     .share(true)
+    ///     .register_on_hub(HubRegistration::new().watch(Watched::dataset("me/my-data")));
+    /// app.launch()?; // Registered on the Hub: webhook 6565... watching dataset me/my-data ...
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
+    #[must_use]
+    pub fn register_on_hub(mut self, registration: HubRegistration) -> Self {
+        self.hub = Some(registration);
+        self
+    }
+
     /// Serves `handler` at `POST /webhooks/PATH` (`/` trimmed at both ends).
     ///
     /// `handler` is an `async` fn or closure, or a plain fn (run on the blocking pool),
@@ -569,7 +621,10 @@ impl WebhooksServer {
             return notebook::launch(self);
         }
         let handle = self.start(true)?;
-        handle.wait()
+        let waited = handle.wait();
+        // A program's own `main` may return at once: the last log lines go out first.
+        crate::logging::flush();
+        waited
     }
 
     /// The errors [`launch`](Self::launch) would meet before listening.
