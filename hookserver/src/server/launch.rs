@@ -94,7 +94,7 @@ impl WebhooksServer {
             None
         };
         let thread_inbox = inbox.clone();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(self.endpoints.iter().map(|e| &e.path)));
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = self.workers;

@@ -703,7 +703,9 @@ impl WebhooksServer {
         } else {
             None
         };
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            self.endpoints.iter().map(|e| &e.path),
+        ));
         // Queued deliveries run while the app (the last copy of this fn) lives.
         let runner = match &inbox {
             Some(inbox) => Some(Arc::new(
