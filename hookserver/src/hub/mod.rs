@@ -2,7 +2,8 @@
 //! a launch makes sure that a webhook on the Hub points at each endpoint's public URL with
 //! the server's secret (found by its URL, else created; then updated and enabled), and a
 //! tunnel's webhook is disabled again when the server stops. `client` speaks the Hub's
-//! REST API; `token` finds the token as `huggingface_hub` does.
+//! REST API; `token` finds the token as `huggingface_hub` does; `settings` holds what a
+//! registration says; `link` ties a running server to the Hub.
 
 // Without the `hub` feature, only the settings and their checks remain.
 #![cfg_attr(not(feature = "hub"), allow(dead_code))]
@@ -10,248 +11,12 @@
 #[cfg(feature = "hub")]
 mod client;
 mod link;
+mod settings;
 pub(crate) mod token;
 
-use std::fmt;
-
 pub(crate) use link::{HubLink, Report};
+pub use settings::{HubDomain, HubRegistration, HubWebhook, OnExit, Watched, DEFAULT_HUB_URL};
 use token::Token;
-
-/// The Hub that `HF_ENDPOINT` names when it is not set, as in `huggingface_hub`.
-pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
-
-/// What a Hub webhook watches: every repo of a user or an organization, or one repo.
-///
-/// ```
-/// use hookserver::Watched;
-/// assert_eq!(Watched::dataset("me/data").to_string(), "dataset me/data");
-/// assert_eq!(Watched::org("my-org").to_string(), "org my-org");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
-    kind: &'static str,
-    name: String,
-}
-
-impl Watched {
-    /// Every repo of the user `name`.
-    #[must_use]
-    pub fn user(name: impl Into<String>) -> Self {
-        Watched::new("user", name)
-    }
-
-    /// Every repo of the organization `name`.
-    #[must_use]
-    pub fn org(name: impl Into<String>) -> Self {
-        Watched::new("org", name)
-    }
-
-    /// The model `id` (`owner/name`).
-    #[must_use]
-    pub fn model(id: impl Into<String>) -> Self {
-        Watched::new("model", id)
-    }
-
-    /// The dataset `id` (`owner/name`).
-    #[must_use]
-    pub fn dataset(id: impl Into<String>) -> Self {
-        Watched::new("dataset", id)
-    }
-
-    /// The Space `id` (`owner/name`).
-    #[must_use]
-    pub fn space(id: impl Into<String>) -> Self {
-        Watched::new("space", id)
-    }
-
-    fn new(kind: &'static str, name: impl Into<String>) -> Self {
-        Watched {
-            kind,
-            name: name.into().trim().to_owned(),
-        }
-    }
-
-    /// The Hub's name of the kind: `user`, `org`, `model`, `dataset` or `space`.
-    #[must_use]
-    pub fn kind(&self) -> &str {
-        self.kind
-    }
-
-    /// The user, organization or repo watched.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl fmt::Display for Watched {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.name)
-    }
-}
-
-/// The kinds of events a Hub webhook sends (the Hub's "domains").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HubDomain {
-    /// Changes to repos: commits, tags, settings (`repo`).
-    Repo,
-    /// Discussions, pull requests and their comments (`discussion`).
-    Discussion,
-}
-
-impl HubDomain {
-    /// The Hub's name of the domain.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HubDomain::Repo => "repo",
-            HubDomain::Discussion => "discussion",
-        }
-    }
-}
-
-/// What happens to a registered webhook when the server stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnExit {
-    /// Delete it from the Hub.
-    Delete,
-    /// Disable it (the default for a tunnel's URL, which will not come back): the next
-    /// launch on the same URL enables it again.
-    Disable,
-    /// Leave it as it is (the default for a Space's URL or one given with
-    /// [`public_url`](crate::WebhooksServer::public_url), which outlive a restart).
-    Keep,
-}
-
-/// Registration on the Hub, for [`register_on_hub`](crate::WebhooksServer::register_on_hub):
-/// what to watch, which events, what to do at exit.
-///
-/// ```
-/// use hookserver::{HubDomain, HubRegistration, OnExit, Watched};
-///
-/// let registration = HubRegistration::new()
-///     .watch(Watched::dataset("me/my-data"))
-///     .watch(Watched::org("my-org"))
-///     .domain(HubDomain::Repo)      // default: repo and discussion
-///     .on_exit(OnExit::Delete)      // default: disable a tunnel's, keep others
-///     .required(true);              // default: a failure is a warning
-/// ```
-#[derive(Clone, Default)]
-pub struct HubRegistration {
-    pub(crate) watched: Vec<Watched>,
-    pub(crate) domains: Vec<HubDomain>,
-    pub(crate) endpoints: Vec<String>,
-    pub(crate) on_exit: Option<OnExit>,
-    pub(crate) required: bool,
-    pub(crate) token: Option<Token>,
-    pub(crate) hub_url: Option<String>,
-}
-
-impl fmt::Debug for HubRegistration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HubRegistration")
-            .field("watched", &self.watched)
-            .field("domains", &self.domains)
-            .field("endpoints", &self.endpoints)
-            .field("on_exit", &self.on_exit)
-            .field("required", &self.required)
-            .field("token", &self.token)
-            .field("hub_url", &self.hub_url)
-            .finish()
-    }
-}
-
-impl HubRegistration {
-    /// A registration watching nothing yet: add at least one [`watch`](Self::watch).
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Watches a user's, an organization's or a repo's events (call it once per item).
-    #[must_use]
-    pub fn watch(mut self, watched: Watched) -> Self {
-        self.watched.push(watched);
-        self
-    }
-
-    /// Receives the events of `domain` (call it once per domain); without a call, both.
-    #[must_use]
-    pub fn domain(mut self, domain: HubDomain) -> Self {
-        if !self.domains.contains(&domain) {
-            self.domains.push(domain);
-        }
-        self
-    }
-
-    /// Registers only the endpoint at `path` (`say_hello` or `/webhooks/say_hello`; call it
-    /// once per endpoint); without a call, every endpoint gets a webhook of its own.
-    #[must_use]
-    pub fn endpoint(mut self, path: impl Into<String>) -> Self {
-        self.endpoints.push(path.into());
-        self
-    }
-
-    /// What happens to the webhooks when the server stops; see [`OnExit`].
-    #[must_use]
-    pub fn on_exit(mut self, on_exit: OnExit) -> Self {
-        self.on_exit = Some(on_exit);
-        self
-    }
-
-    /// Whether a failed registration stops the launch with [`Error::Hub`](crate::Error::Hub)
-    /// (default `false`: it prints a warning and the server runs on).
-    #[must_use]
-    pub fn required(mut self, required: bool) -> Self {
-        self.required = required;
-        self
-    }
-
-    /// The token (overrides `HF_TOKEN` and the token file). It needs write access (or
-    /// the fine-grained "webhooks" permission). Never printed.
-    #[must_use]
-    pub fn token(mut self, token: impl AsRef<str>) -> Self {
-        self.token = Token::new(token.as_ref());
-        self
-    }
-
-    /// The Hub's URL (overrides `HF_ENDPOINT`; default [`DEFAULT_HUB_URL`]).
-    #[must_use]
-    pub fn hub_url(mut self, url: impl Into<String>) -> Self {
-        self.hub_url = Some(url.into());
-        self
-    }
-}
-
-/// A webhook on the Hub that this server registered, from
-/// [`ServerHandle::hub_webhooks`](crate::ServerHandle::hub_webhooks).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubWebhook {
-    id: String,
-    url: String,
-    created: bool,
-}
-
-impl HubWebhook {
-    /// The webhook's ID on the Hub.
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The URL the Hub calls: the public URL of an endpoint.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Whether this launch created it (else it existed for this URL and was updated).
-    #[must_use]
-    pub fn created(&self) -> bool {
-        self.created
-    }
-}
 
 /// Where the public URL comes from: it decides whether registering makes sense and
 /// what happens at exit by default.
@@ -314,6 +79,18 @@ fn status_message(hub: &str, op: &str, status: u16, message: Option<&str>) -> St
         500..=599 => format!("the Hub at {hub} failed to {op} ({status}{said}); it may be down for a moment"),
         _ => format!("the Hub at {hub} answered {status} when asked to {op}{said}"),
     }
+}
+
+/// Whether the Hub's `listed` URL is `ours`: the scheme and host in any case, a final `/`
+/// or not (the Hub may write a URL back normalized).
+fn same_url(listed: &str, ours: &str) -> bool {
+    fn split(url: &str) -> (String, &str) {
+        let url = url.trim().trim_end_matches('/');
+        let start = url.find("://").map_or(0, |i| i + 3);
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        (url[..end].to_ascii_lowercase(), &url[end..])
+    }
+    split(listed) == split(ours)
 }
 
 impl Plan {
@@ -400,7 +177,9 @@ impl Plan {
                 secret,
             };
             let client = &registered.client;
-            let found = existing.iter().find(|w| w.url.as_deref() == Some(&url));
+            let found = existing
+                .iter()
+                .find(|w| w.url.as_deref().is_some_and(|u| same_url(u, &url)));
             let (mut webhook, created) = match found {
                 Some(found) => (client.update(&found.id, &spec)?, false),
                 None => match client.create(&spec) {
@@ -410,7 +189,7 @@ impl Plan {
                         existing = client.list()?;
                         let found = existing
                             .iter()
-                            .find(|w| w.url.as_deref() == Some(&url))
+                            .find(|w| w.url.as_deref().is_some_and(|u| same_url(u, &url)))
                             .ok_or_else(|| HubError::Status {
                                 hub: self.hub_url.clone(),
                                 op: "create a webhook".to_owned(),
@@ -499,6 +278,20 @@ impl Registered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_url_is_ours_whatever_the_case_of_its_host_or_a_final_slash() {
+        let ours = "https://Me-Bot.hf.space/webhooks/a";
+        assert!(same_url("https://me-bot.hf.space/webhooks/a", ours));
+        assert!(same_url("HTTPS://ME-BOT.HF.SPACE/webhooks/a/", ours));
+        assert!(
+            !same_url("https://me-bot.hf.space/webhooks/A", ours),
+            "paths are exact"
+        );
+        assert!(!same_url("https://me-bot.hf.space/webhooks/ab", ours));
+        assert!(!same_url("http://me-bot.hf.space/webhooks/a", ours));
+        assert!(!same_url("https://other.hf.space/webhooks/a", ours));
+    }
 
     #[test]
     fn statuses_read_as_what_to_do() {
