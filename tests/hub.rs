@@ -303,6 +303,11 @@ fn every_failure_is_a_clear_message_and_stops_nothing_unless_required() {
         "{garbage}"
     );
     hub.answer_garbage(false);
+    // An ID that would climb out of the route is refused, never put in a path.
+    hub.hostile_ids(true);
+    let hostile = failure(&hub, || watching(&hub));
+    assert!(hostile.contains("is not letters and digits"), "{hostile}");
+    hub.hostile_ids(false);
 
     // Unreachable: a port where nothing listens.
     let closed = format!("http://127.0.0.1:{}", free_port());

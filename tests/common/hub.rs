@@ -40,6 +40,8 @@ struct State {
     conflict_on_create: bool,
     /// Every request answers 200 with a body that is not JSON.
     garbage: bool,
+    /// New webhooks get an ID that climbs out of the route (`../../x`).
+    hostile_ids: bool,
     next_id: u64,
 }
 
@@ -134,6 +136,11 @@ impl StandInHub {
         self.state().conflict_on_create = true;
     }
 
+    /// New webhooks get an ID that is a path out of the route (`false`: hexadecimal).
+    pub fn hostile_ids(&self, hostile: bool) {
+        self.state().hostile_ids = hostile;
+    }
+
     /// Every request answers 200 with a body that is not a webhook (`false`: not).
     pub fn answer_garbage(&self, garbage: bool) {
         self.state().garbage = garbage;
@@ -159,6 +166,9 @@ fn futures_stop(handle: &actix_web::dev::ServerHandle) {
 
 fn new_id(state: &mut State) -> String {
     state.next_id += 1;
+    if state.hostile_ids {
+        return format!("../../settings/tokens/{}", state.next_id);
+    }
     format!("{:024x}", 0x6565_0000_0000_u64 + state.next_id)
 }
 

@@ -77,28 +77,29 @@ impl Client {
     pub(crate) fn list(&self) -> Result<Vec<WebhookInfo>, HubError> {
         let op = "list the webhooks";
         let body = self.call(op, "GET", "", None)?;
-        parse(op, &body)
+        let listed: Vec<WebhookInfo> = parse(op, &body)?;
+        listed.into_iter().map(|w| checked(op, w)).collect()
     }
 
     /// `POST /api/settings/webhooks`.
     pub(crate) fn create(&self, spec: &WebhookSpec<'_>) -> Result<WebhookInfo, HubError> {
         let op = "create a webhook";
         let body = self.call(op, "POST", "", Some(json(spec)))?;
-        parse::<Wrapped>(op, &body).map(|w| w.webhook)
+        checked(op, parse::<Wrapped>(op, &body)?.webhook)
     }
 
     /// `POST /api/settings/webhooks/{id}`: the whole spec, as `update_webhook` sends it.
     pub(crate) fn update(&self, id: &str, spec: &WebhookSpec<'_>) -> Result<WebhookInfo, HubError> {
         let op = format!("update webhook {id}");
         let body = self.call(&op, "POST", &format!("/{id}"), Some(json(spec)))?;
-        parse::<Wrapped>(&op, &body).map(|w| w.webhook)
+        checked(&op, parse::<Wrapped>(&op, &body)?.webhook)
     }
 
     /// `POST /api/settings/webhooks/{id}/enable`.
     pub(crate) fn enable(&self, id: &str) -> Result<WebhookInfo, HubError> {
         let op = format!("enable webhook {id}");
         let body = self.call(&op, "POST", &format!("/{id}/enable"), None)?;
-        parse::<Wrapped>(&op, &body).map(|w| w.webhook)
+        checked(&op, parse::<Wrapped>(&op, &body)?.webhook)
     }
 
     /// `POST /api/settings/webhooks/{id}/disable`.
@@ -170,6 +171,25 @@ impl Client {
     }
 }
 
+/// A webhook whose ID can go into a path as it is (the Hub's are hexadecimal): any other
+/// ID is a bad answer, never a path of another route.
+fn checked(op: &str, webhook: WebhookInfo) -> Result<WebhookInfo, HubError> {
+    let fine = !webhook.id.is_empty()
+        && webhook.id.len() <= 128
+        && webhook
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if fine {
+        Ok(webhook)
+    } else {
+        Err(HubError::BadAnswer {
+            op: op.to_owned(),
+            detail: format!("the webhook ID {:?} is not letters and digits", webhook.id),
+        })
+    }
+}
+
 fn json(spec: &WebhookSpec<'_>) -> String {
     serde_json::to_string(spec).expect("a webhook spec is plain JSON")
 }
@@ -213,6 +233,14 @@ mod tests {
         .unwrap();
         assert_eq!(w.webhook.id, "abc");
         assert!(w.webhook.disabled);
+        for id in ["../../other", "a/b", "", "a b"] {
+            let webhook = WebhookInfo {
+                id: id.to_owned(),
+                url: None,
+                disabled: false,
+            };
+            assert!(checked("op", webhook).is_err(), "{id:?}");
+        }
         let err = parse::<Wrapped>("create a webhook", r#"{"id": "abc"}"#).unwrap_err();
         assert!(
             err.to_string()
