@@ -456,3 +456,75 @@ fn a_bot_finds_its_token_and_hub_in_the_environment_as_huggingface_hub_does() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_main_bot_registers_from_the_environment_alone() {
+    // `hookserver::main!()` has no builder: the environment says what to watch.
+    let hub = StandInHub::start(TOKEN);
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut command = std::process::Command::new(common::bot::example_binary("trigger_training"));
+    command
+        .env_remove("HF_TOKEN")
+        .env_remove("HUGGING_FACE_HUB_TOKEN");
+    let bot = common::bot::Bot::start_command(
+        "trigger_training",
+        command,
+        &[
+            ("HOOKSERVER_PORT", &port.to_string()),
+            ("HOOKSERVER_PUBLIC_URL", &public),
+            ("HF_ENDPOINT", &hub.url),
+            ("HF_TOKEN", TOKEN),
+            ("WEBHOOK_SECRET", SECRET),
+            ("HOOKSERVER_HUB_WATCH", "dataset:me/data, org:my-org"),
+            ("HOOKSERVER_HUB_DOMAINS", "repo"),
+            ("HOOKSERVER_HUB_ON_EXIT", "delete"),
+        ],
+    );
+    let url = format!("{public}/webhooks/trigger_training");
+    let line = bot
+        .stdout
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    let webhook = hub.webhooks()[0].clone();
+    let id = webhook["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        line,
+        format!("Registered on the Hub: webhook {id} watching dataset me/data, org my-org (repo) -> {url}")
+    );
+    let calls = hub.take_calls();
+    assert_well_formed(&calls);
+    assert_eq!(lines(&calls), ["GET ", "POST "]);
+    assert_eq!(
+        calls[1].body.as_ref(),
+        Some(&json!({
+            "watched": [{"type": "dataset", "name": "me/data"}, {"type": "org", "name": "my-org"}],
+            "url": url,
+            "domains": ["repo"],
+            "secret": SECRET,
+        }))
+    );
+    let reply = deliver(&hub, &id);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (code, stdout, stderr) = bot.stop_with_output("TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("Hub webhook {id} deleted (it called {url}).")),
+        "{stdout}"
+    );
+    assert_eq!(lines(&hub.take_calls()), [format!("DELETE /{id}")]);
+    assert!(hub.webhooks().is_empty());
+
+    // A mistake in the environment is an error before anything listens.
+    let out = std::process::Command::new(common::bot::example_binary("trigger_training"))
+        .env("HOOKSERVER_PORT", "0")
+        .env("HOOKSERVER_HUB_WATCH", "me/data")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HOOKSERVER_HUB_WATCH must be KIND:NAME"),
+        "{stderr}"
+    );
+}

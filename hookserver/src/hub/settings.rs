@@ -5,6 +5,8 @@
 use std::fmt;
 
 use super::token::Token;
+use crate::error::{Error, Result};
+use crate::share::parse_switch;
 
 /// The Hub that `HF_ENDPOINT` names when it is not set, as in `huggingface_hub`.
 pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
@@ -213,6 +215,84 @@ impl HubRegistration {
     }
 }
 
+impl HubRegistration {
+    /// Fills what the builder left unset from the environment: `HOOKSERVER_HUB_WATCH`
+    /// (`KIND:NAME,...`), `HOOKSERVER_HUB_DOMAINS` (`repo,discussion`),
+    /// `HOOKSERVER_HUB_ON_EXIT` (`delete`, `disable`, `keep`), `HOOKSERVER_HUB_REQUIRED`.
+    pub(crate) fn with_environment(
+        mut self,
+        set: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        if self.watched.is_empty() {
+            if let Some(value) = set("HOOKSERVER_HUB_WATCH") {
+                self.watched = parse_watch(&value)?;
+            }
+        }
+        if self.domains.is_empty() {
+            if let Some(value) = set("HOOKSERVER_HUB_DOMAINS") {
+                for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let domain = match part {
+                        "repo" => HubDomain::Repo,
+                        "discussion" => HubDomain::Discussion,
+                        _ => {
+                            return Err(Error::Config(format!(
+                                "HOOKSERVER_HUB_DOMAINS must be repo, discussion or both, separated by a comma, not {value:?}"
+                            )))
+                        }
+                    };
+                    self = self.domain(domain);
+                }
+            }
+        }
+        if self.on_exit.is_none() {
+            if let Some(value) = set("HOOKSERVER_HUB_ON_EXIT") {
+                self.on_exit = Some(match value.trim().to_ascii_lowercase().as_str() {
+                    "delete" => OnExit::Delete,
+                    "disable" => OnExit::Disable,
+                    "keep" => OnExit::Keep,
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "HOOKSERVER_HUB_ON_EXIT must be delete, disable or keep, not {value:?}"
+                        )))
+                    }
+                });
+            }
+        }
+        if !self.required {
+            if let Some(value) = set("HOOKSERVER_HUB_REQUIRED") {
+                self.required = parse_switch("HOOKSERVER_HUB_REQUIRED", &value)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Reads `HOOKSERVER_HUB_WATCH`: `KIND:NAME` items separated by commas.
+fn parse_watch(value: &str) -> Result<Vec<Watched>> {
+    let bad = || {
+        Error::Config(format!(
+            "HOOKSERVER_HUB_WATCH must be KIND:NAME items separated by commas (KIND: user, org, model, dataset or space), such as dataset:me/data,org:my-org; not {value:?}"
+        ))
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (kind, name) = part.split_once(':').ok_or_else(bad)?;
+            let kind = match kind.trim() {
+                "user" => "user",
+                "org" => "org",
+                "model" => "model",
+                "dataset" => "dataset",
+                "space" => "space",
+                _ => return Err(bad()),
+            };
+            Ok(Watched::new(kind, name))
+        })
+        .collect()
+}
+
 /// A webhook on the Hub that this server registered, from
 /// [`ServerHandle::hub_webhooks`](crate::ServerHandle::hub_webhooks).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,5 +319,67 @@ impl HubWebhook {
     #[must_use]
     pub fn created(&self) -> bool {
         self.created
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn filled(registration: HubRegistration, vars: &[(&str, &str)]) -> Result<HubRegistration> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        registration.with_environment(&|name: &str| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_environment_fills_what_the_builder_left_unset() {
+        let env = [
+            ("HOOKSERVER_HUB_WATCH", "dataset:me/data, org:my-org,"),
+            ("HOOKSERVER_HUB_DOMAINS", "discussion"),
+            ("HOOKSERVER_HUB_ON_EXIT", "Delete"),
+            ("HOOKSERVER_HUB_REQUIRED", "1"),
+        ];
+        let r = filled(HubRegistration::new(), &env).unwrap();
+        assert_eq!(
+            r.watched,
+            [Watched::dataset("me/data"), Watched::org("my-org")]
+        );
+        assert_eq!(r.domains, [HubDomain::Discussion]);
+        assert_eq!(r.on_exit, Some(OnExit::Delete));
+        assert!(r.required);
+        // What the builder set wins.
+        let r = filled(
+            HubRegistration::new()
+                .watch(Watched::user("me"))
+                .domain(HubDomain::Repo)
+                .on_exit(OnExit::Keep),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(r.watched, [Watched::user("me")]);
+        assert_eq!(r.domains, [HubDomain::Repo]);
+        assert_eq!(r.on_exit, Some(OnExit::Keep));
+        for (name, value, says) in [
+            ("HOOKSERVER_HUB_WATCH", "me/data", "KIND:NAME"),
+            ("HOOKSERVER_HUB_WATCH", "repo:me/data", "KIND:NAME"),
+            (
+                "HOOKSERVER_HUB_DOMAINS",
+                "repos",
+                "repo, discussion or both",
+            ),
+            (
+                "HOOKSERVER_HUB_ON_EXIT",
+                "remove",
+                "delete, disable or keep",
+            ),
+            ("HOOKSERVER_HUB_REQUIRED", "maybe", "must be 1 or 0"),
+        ] {
+            let err = filled(HubRegistration::new(), &[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(says), "{name}={value}: {err}");
+        }
     }
 }

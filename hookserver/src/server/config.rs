@@ -15,7 +15,7 @@ use crate::dashboard::DEFAULT_EVENT_STREAMS;
 use crate::deliveries::DEFAULT_DELIVERY_LOG;
 use crate::endpoint::{normalize_path, WEBHOOKS_PREFIX};
 use crate::error::{Error, Result};
-use crate::hub::{token, HubDomain, Plan, DEFAULT_HUB_URL};
+use crate::hub::{token, HubDomain, HubRegistration, Plan, DEFAULT_HUB_URL};
 use crate::inbox::{
     Location, Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE,
     DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
@@ -48,12 +48,16 @@ fn hub_plan(
     server: &WebhooksServer,
     set: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<Plan>> {
-    let Some(registration) = &server.hub else {
-        return Ok(None);
+    // The builder's registration, else the environment's (a `main!()` bot has no builder).
+    let registration = match (&server.hub, set("HOOKSERVER_HUB_WATCH")) {
+        (Some(registration), _) => registration.clone(),
+        (None, Some(_)) => HubRegistration::new(),
+        (None, None) => return Ok(None),
     };
+    let registration = &registration.with_environment(set)?;
     if registration.watched.is_empty() {
         return Err(Error::Config(
-            "register_on_hub needs something to watch: HubRegistration::new().watch(Watched::dataset(\"me/data\"))".to_owned(),
+            "register_on_hub needs something to watch: HubRegistration::new().watch(Watched::dataset(\"me/data\")), or HOOKSERVER_HUB_WATCH=dataset:me/data".to_owned(),
         ));
     }
     if let Some(bad) = registration

@@ -496,7 +496,9 @@ impl WebhooksServer {
     /// [`DEFAULT_HUB_URL`](crate::DEFAULT_HUB_URL)) with the token of `HF_TOKEN` or of
     /// `hf auth login`'s token file, as `huggingface_hub` finds it. A failure is a warning
     /// and the server runs on, unless the registration is
-    /// [`required`](crate::HubRegistration::required).
+    /// [`required`](crate::HubRegistration::required). Without this call (a `main!()` bot),
+    /// `HOOKSERVER_HUB_WATCH=dataset:me/data,org:my-org` registers too; `HOOKSERVER_HUB_DOMAINS`,
+    /// `HOOKSERVER_HUB_ON_EXIT` and `HOOKSERVER_HUB_REQUIRED` fill what the builder left unset.
     ///
     /// ```no_run
     /// use hookserver::{HubRegistration, Watched, WebhooksServer};
