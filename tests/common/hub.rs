@@ -149,14 +149,15 @@ impl StandInHub {
 
 impl Drop for StandInHub {
     fn drop(&mut self) {
-        futures_stop(&self.handle);
+        stop_now(&self.handle);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn futures_stop(handle: &actix_web::dev::ServerHandle) {
+/// Stops the stand-in at once, from outside its runtime.
+fn stop_now(handle: &actix_web::dev::ServerHandle) {
     let stop = handle.stop(false);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
