@@ -340,11 +340,9 @@ fn after_the_hub_was_down_the_registration_happens_in_the_background() {
         .unwrap();
     assert!(handle.hub_webhooks().is_empty());
     hub.fail_with(None);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while handle.hub_webhooks().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "never registered");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::wait_until("the registration in the background", 20, || {
+        !handle.hub_webhooks().is_empty()
+    });
     let id = handle.hub_webhooks()[0].id().to_owned();
     assert_eq!(deliver(&hub, &id).json()["endpoint"], "a");
     let calls = hub.take_calls();

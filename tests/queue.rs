@@ -74,19 +74,6 @@ fn drill(scratch: &Scratch, env: &[(&str, &str)]) -> Bot {
     Bot::start("queue_drill", &all)
 }
 
-/// Waits (up to 15 s) until `done` says yes, or fails with what `state` shows.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what} ({:?})", started.elapsed());
-}
-
 fn inbox(bot: &Bot) -> Value {
     let reply = get(&format!("{}/api/inbox", bot.base()));
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -126,15 +113,15 @@ fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(scratch: 
     let reply = deliver(&bot, "record", Some("hub-1"));
     let id = queued_id(&reply);
     assert!(reply.content_type.unwrap().starts_with("application/json"));
-    wait_until("the handler", || !scratch.lines().is_empty());
+    common::wait_until("the handler", 15, || !scratch.lines().is_empty());
     assert_eq!(scratch.lines(), [["record", "hub-1", &id, "1"]]);
-    wait_until("done", || entry(&bot, &id)["state"] == "done");
+    common::wait_until("done", 15, || entry(&bot, &id)["state"] == "done");
     let summary = inbox(&bot);
     assert_eq!(summary["counts"]["done"], 1);
     assert_eq!(entry(&bot, &id)["webhook_id"], "hub-1");
     // The builder's queued endpoint too.
     let id = queued_id(&deliver(&bot, "builder_record", Some("hub-2")));
-    wait_until("the builder's handler", || scratch.lines().len() == 2);
+    common::wait_until("the builder's handler", 15, || scratch.lines().len() == 2);
     assert_eq!(scratch.lines()[1], ["builder_record", "hub-2", &id, "1"]);
 }
 
@@ -157,7 +144,7 @@ fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
     let mut other = body.clone();
     other.extend_from_slice(b"\n");
     queued_id(&post(&url, &other, &[]));
-    wait_until("four runs", || scratch.lines().len() == 4);
+    common::wait_until("four runs", 15, || scratch.lines().len() == 4);
     std::thread::sleep(Duration::from_millis(300));
     let record_runs = scratch.lines().iter().filter(|l| l[0] == "record").count();
     assert_eq!(record_runs, 3, "{:?}", scratch.lines());
@@ -166,7 +153,7 @@ fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
 fn a_failing_attempt_is_retried_and_the_third_succeeds(scratch: &Scratch) {
     let bot = drill(scratch, &[]);
     let id = queued_id(&deliver(&bot, "flaky", Some("f")));
-    wait_until("done", || entry(&bot, &id)["state"] == "done");
+    common::wait_until("done", 15, || entry(&bot, &id)["state"] == "done");
     assert_eq!(scratch.lines(), [["flaky", "f", &id, "3"]]);
     let entry = entry(&bot, &id);
     assert_eq!(entry["attempts"], 3);
@@ -184,7 +171,7 @@ fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from
 ) {
     let bot = drill(scratch, &[]);
     let id = queued_id(&deliver(&bot, "always_fails", Some("d")));
-    wait_until("dead", || entry(&bot, &id)["state"] == "dead");
+    common::wait_until("dead", 15, || entry(&bot, &id)["state"] == "dead");
     assert_eq!(scratch.lines().len(), 3);
     let dead = get(&format!("{}/api/inbox/dead", bot.base())).json();
     let letter = &dead["dead"][0];
@@ -198,12 +185,12 @@ fn a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from
     let url = format!("{}/api/inbox/{id}/retry", bot.base());
     let retried = send("POST", &url, b"", &[]);
     assert_eq!(retried.status, 200, "{}", retried.body);
-    wait_until("six attempts", || scratch.lines().len() == 6);
-    wait_until("dead again", || entry(&bot, &id)["state"] == "dead");
+    common::wait_until("six attempts", 15, || scratch.lines().len() == 6);
+    common::wait_until("dead again", 15, || entry(&bot, &id)["state"] == "dead");
     assert_eq!(scratch.lines()[5][3], "6");
     // Only a dead letter is retried.
     let done = queued_id(&deliver(&bot, "record", Some("ok")));
-    wait_until("done", || entry(&bot, &done)["state"] == "done");
+    common::wait_until("done", 15, || entry(&bot, &done)["state"] == "done");
     let refused = send(
         "POST",
         &format!("{}/api/inbox/{done}/retry", bot.base()),
@@ -238,7 +225,7 @@ fn a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts(scratch: &Scrat
     let panics = queued_id(&deliver(&bot, "panics", None));
     let slow = queued_id(&deliver(&bot, "slow", None));
     for id in [&permanent, &panics, &slow] {
-        wait_until("dead", || entry(&bot, id)["state"] == "dead");
+        common::wait_until("dead", 15, || entry(&bot, id)["state"] == "dead");
     }
     let errors = |id: &str| -> Vec<String> {
         entry(&bot, id)["errors"]
@@ -281,7 +268,7 @@ fn a_body_the_handler_would_refuse_is_refused_and_not_stored(scratch: &Scratch) 
         serde_json::json!({"queued": 0, "running": 0, "retrying": 0, "done": 0, "dead": 0})
     );
     queued_id(&post(&url, br#"{"zen": "ok"}"#, &[]));
-    wait_until("typed", || scratch.lines().len() == 1);
+    common::wait_until("typed", 15, || scratch.lines().len() == 1);
 }
 
 #[test]
@@ -317,7 +304,7 @@ fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(scratch: &S
         .unwrap()
         .contains("inbox is full"));
     // The refused one was not acknowledged; once the queue drains it is taken.
-    wait_until("room", || inbox(&bot)["counts"]["done"] == 1);
+    common::wait_until("room", 15, || inbox(&bot)["counts"]["done"] == 1);
     let retried = deliver(&bot, "slow", Some("3"));
     queued_id(&retried);
 }

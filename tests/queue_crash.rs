@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::bot::Bot;
 use serde_json::Value;
@@ -50,17 +50,6 @@ fn drill(scratch: &Scratch, env: &[(&str, &str)]) -> Bot {
     ];
     all.extend_from_slice(env);
     Bot::start("queue_drill", &all)
-}
-
-fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn counts(bot: &Bot) -> Value {
@@ -144,7 +133,7 @@ fn sigkill_mid_burst_loses_no_delivery_that_was_answered_202() {
             std::thread::spawn(move || burst(&url, ids, &acked, &count, &dead))
         })
         .collect();
-    wait_until("acknowledgements", 60, || {
+    common::wait_until("acknowledgements", 60, || {
         count.load(Ordering::SeqCst) >= kill_after
     });
     kill9(&mut bot);
@@ -161,7 +150,7 @@ fn sigkill_mid_burst_loses_no_delivery_that_was_answered_202() {
 
     // Restart on the same inbox: the rest runs.
     let bot = drill(&scratch, &[]);
-    wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
+    common::wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
     let mut runs: HashMap<String, usize> = HashMap::new();
     for line in scratch.lines() {
         *runs.entry(line[1].clone()).or_default() += 1;
@@ -199,7 +188,7 @@ fn sigterm_lets_a_running_attempt_finish_and_keeps_the_rest_for_the_next_start()
     };
     sent(&bot, "t-1");
     sent(&bot, "t-2");
-    wait_until("the first attempt", 10, || counts(&bot)["running"] == 1);
+    common::wait_until("the first attempt", 10, || counts(&bot)["running"] == 1);
     let (code, stderr) = bot.stop_with("TERM");
     assert_eq!(code, Some(0), "{stderr}");
     // The running attempt finished; the waiting one did not start.
@@ -208,9 +197,9 @@ fn sigterm_lets_a_running_attempt_finish_and_keeps_the_rest_for_the_next_start()
     assert_eq!(lines[0][1], "t-1");
     // The next start runs the rest, and not the finished one again.
     let bot = drill(&scratch, &[("DRILL_SLOW_MS", "10")]);
-    wait_until("the rest", 10, || scratch.lines().len() == 2);
+    common::wait_until("the rest", 10, || scratch.lines().len() == 2);
     assert_eq!(scratch.lines()[1][1], "t-2");
-    wait_until("both done", 10, || counts(&bot)["done"] == 2);
+    common::wait_until("both done", 10, || counts(&bot)["done"] == 2);
     assert_eq!(scratch.lines().len(), 2);
 }
 
@@ -227,15 +216,15 @@ fn an_attempt_cut_by_the_shutdown_timeout_runs_again_at_the_next_start() {
         &[("webhook-id", "cut")],
     );
     assert_eq!(reply.status, 202);
-    wait_until("the attempt", 10, || counts(&bot)["running"] == 1);
+    common::wait_until("the attempt", 10, || counts(&bot)["running"] == 1);
     let (code, stderr) = bot.stop_with("TERM");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("go back to the queue"), "{stderr}");
     let bot = drill(&scratch, &[("DRILL_SLOW_MS", "10")]);
-    wait_until("the attempt again", 10, || scratch.lines().len() == 1);
+    common::wait_until("the attempt again", 10, || scratch.lines().len() == 1);
     // Released, not failed: it is still the first attempt.
     assert_eq!(scratch.lines()[0][3], "1");
-    wait_until("done", 10, || counts(&bot)["done"] == 1);
+    common::wait_until("done", 10, || counts(&bot)["done"] == 1);
 }
 
 #[test]
@@ -248,10 +237,10 @@ fn waiting_retries_resume_after_a_crash() {
         &[("webhook-id", "r")],
     );
     assert_eq!(reply.status, 202);
-    wait_until("a retry", 10, || counts(&bot)["retrying"] == 1);
+    common::wait_until("a retry", 10, || counts(&bot)["retrying"] == 1);
     kill9(&mut bot);
     let bot = drill(&scratch, &[("HOOKSERVER_QUEUE_BACKOFF", "50ms")]);
-    wait_until("done", 15, || counts(&bot)["done"] == 1);
+    common::wait_until("done", 15, || counts(&bot)["done"] == 1);
     let lines = scratch.lines();
     assert_eq!(lines.len(), 1);
     assert_eq!((lines[0][1].as_str(), lines[0][3].as_str()), ("r", "3"));
@@ -334,7 +323,7 @@ fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
         &scratch,
         &[("DRILL_SLOW_MS", "0"), ("HOOKSERVER_QUEUE_WORKERS", "8")],
     );
-    wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
+    common::wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
     let ran: std::collections::HashSet<String> =
         scratch.lines().into_iter().map(|l| l[1].clone()).collect();
     let lost: Vec<&String> = acked.iter().filter(|id| !ran.contains(*id)).collect();

@@ -66,17 +66,6 @@ fn waiting(bot: &Bot) -> u64 {
     c["queued"].as_u64().unwrap() + c["running"].as_u64().unwrap() + c["retrying"].as_u64().unwrap()
 }
 
-fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -147,7 +136,7 @@ fn three_replicas_share_one_inbox_and_finish_a_dead_one_s_work() {
             })
         })
         .collect();
-    wait_until("a third of the deliveries", 120, || {
+    common::wait_until("a third of the deliveries", 120, || {
         acked.load(Ordering::SeqCst) >= UNIQUE / 3
     });
     let status = std::process::Command::new("kill")
@@ -175,7 +164,7 @@ fn three_replicas_share_one_inbox_and_finish_a_dead_one_s_work() {
     }
 
     // The two live replicas finish everything, the dead one's leased work included.
-    wait_until("the shared inbox to drain", 120, || waiting(&bots[0]) == 0);
+    common::wait_until("the shared inbox to drain", 120, || waiting(&bots[0]) == 0);
     let mut runs: HashMap<String, Vec<String>> = HashMap::new();
     for (id, pid) in journal.runs() {
         runs.entry(id).or_default().push(pid);
@@ -248,7 +237,7 @@ fn two_replicas_launched_together_on_an_empty_database_both_serve() {
         ),
         "1"
     );
-    wait_until("both runs", 20, || journal.runs().len() == 2);
+    common::wait_until("both runs", 20, || journal.runs().len() == 2);
 }
 
 #[test]
@@ -289,7 +278,7 @@ fn a_database_restart_refuses_deliveries_meanwhile_and_loses_no_acknowledged_one
         refused > 0,
         "nothing was refused while the database was down"
     );
-    wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
+    common::wait_until("the inbox to drain", 60, || waiting(&bot) == 0);
     let ran: HashSet<String> = journal.runs().into_iter().map(|(id, _)| id).collect();
     let lost: Vec<&String> = acked.iter().filter(|id| !ran.contains(*id)).collect();
     assert!(lost.is_empty(), "lost after the database restart: {lost:?}");

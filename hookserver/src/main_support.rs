@@ -7,9 +7,8 @@ use crate::error::Error;
 
 /// The body of the `fn main` that `main!()` generates.
 pub fn main_launch() -> ExitCode {
-    let outcome = crate::launch();
-    crate::logging::flush();
-    match outcome {
+    // `launch()` writes out the last log lines before it returns.
+    match crate::launch() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             crate::logging::say_err(&format!("error: {err}"));
@@ -57,9 +56,7 @@ pub fn serve_after_main<R: MainOutput>(outcome: R) -> R {
         crate::logging::flush();
         return outcome;
     }
-    let served = crate::launch();
-    crate::logging::flush();
-    match served {
+    match crate::launch() {
         Ok(()) => outcome,
         Err(err) => R::from_error(err),
     }
@@ -79,9 +76,7 @@ where
             crate::logging::flush();
             return outcome;
         }
-        let served = tokio::task::spawn_blocking(crate::launch).await;
-        crate::logging::flush();
-        match served {
+        match tokio::task::spawn_blocking(crate::launch).await {
             Ok(Ok(())) => outcome,
             Ok(Err(err)) => R::from_error(err),
             Err(err) => std::panic::resume_unwind(err.into_panic()),

@@ -229,6 +229,63 @@ impl WebhookPayload {
     }
 }
 
+/// The few fields a body says of itself (scope, action, repository name and type), read
+/// without building the rest: what the log line, the delivery log and filters need.
+#[derive(Debug, Default)]
+pub(crate) struct Headline {
+    pub(crate) scope: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) repo_name: Option<String>,
+    pub(crate) repo_type: Option<String>,
+}
+
+impl Headline {
+    /// What `body` says; `None` when it is not JSON of the payload's shape.
+    pub(crate) fn read(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Event {
+            action: Option<String>,
+            scope: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            name: Option<String>,
+            #[serde(rename = "type")]
+            kind: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            event: Option<Event>,
+            repo: Option<Repo>,
+        }
+        let body = serde_json::from_slice::<Body>(body).ok()?;
+        let (action, scope) = body
+            .event
+            .map(|event| (event.action, event.scope))
+            .unwrap_or_default();
+        let (repo_name, repo_type) = body
+            .repo
+            .map(|repo| (repo.name, repo.kind))
+            .unwrap_or_default();
+        Some(Headline {
+            scope,
+            action,
+            repo_name,
+            repo_type,
+        })
+    }
+}
+
+impl From<&Headline> for EventInfo {
+    fn from(headline: &Headline) -> Self {
+        EventInfo::new(
+            headline.scope.as_deref(),
+            headline.action.as_deref(),
+            headline.repo_name.as_deref(),
+        )
+    }
+}
+
 /// What the log line and the delivery log show of a delivery, read from its body once:
 /// from the `WebhookPayload` a handler parsed, or else from the body alone. Scope, action
 /// and repository name sit in one buffer (one allocation), each cut to [`EventInfo::MAX`]
@@ -277,31 +334,7 @@ impl EventInfo {
 
     /// What a body says, where it says it (any JSON; nothing for other bytes).
     pub(crate) fn read(body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        struct Event {
-            action: Option<String>,
-            scope: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Repo {
-            name: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            event: Option<Event>,
-            repo: Option<Repo>,
-        }
-        match serde_json::from_slice::<Body>(body) {
-            Ok(body) => {
-                let (action, scope) = body
-                    .event
-                    .map(|event| (event.action, event.scope))
-                    .unwrap_or_default();
-                let repo = body.repo.and_then(|repo| repo.name);
-                Self::new(scope.as_deref(), action.as_deref(), repo.as_deref())
-            }
-            Err(_) => EventInfo::default(),
-        }
+        Headline::read(body).map_or_else(EventInfo::default, |h| EventInfo::from(&h))
     }
 
     fn part(&self, index: usize) -> Option<&str> {

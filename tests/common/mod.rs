@@ -233,3 +233,16 @@ pub fn shows_any_part_of(text: &str, secret: &str) -> bool {
     let width = secret.len().min(10);
     (0..=secret.len() - width).any(|at| text.contains(&secret[at..at + width]))
 }
+
+/// Waits up to `seconds` until `done` says yes (asking every 25 ms); fails naming `what`.
+pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {what} ({:?})", started.elapsed());
+}

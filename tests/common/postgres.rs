@@ -135,15 +135,8 @@ impl PgServer {
             if process.child().try_wait().ok().flatten().is_some() {
                 return false;
             }
-            let ready = Command::new(self.bin.join("pg_isready"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "hookserver",
-                ])
+            let ready = self
+                .client("pg_isready")
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -174,23 +167,29 @@ impl PgServer {
         self.url(&name)
     }
 
+    /// A client program (`psql`, `pg_isready`) pointed at this server as `hookserver`.
+    fn client(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin.join(program));
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "hookserver",
+        ]);
+        command
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://hookserver@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Runs `sql` in `database` with psql; its output.
     pub fn sql(&self, database: &str, sql: &str) -> String {
-        let output = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "hookserver",
-                "-d",
-                database,
-            ])
+        let output = self
+            .client("psql")
+            .args(["-d", database])
             .args(["-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .unwrap();

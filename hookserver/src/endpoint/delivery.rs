@@ -71,6 +71,12 @@ impl Delivery {
         (info, self.body)
     }
 
+    /// Keeps what the body says for the log line and the delivery log, unless a handler's
+    /// payload said it already.
+    pub(crate) fn remember_info(&self, info: EventInfo) {
+        let _ = self.info.set(info);
+    }
+
     /// The actix-web request.
     #[must_use]
     pub fn request(&self) -> &actix_web::HttpRequest {

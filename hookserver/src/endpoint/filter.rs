@@ -3,7 +3,7 @@
 //! match is answered `200 {"ignored": "<why>"}` and reaches neither the handler nor the
 //! inbox.
 
-use serde::Deserialize;
+use crate::payload::Headline;
 
 /// The scopes the Hub documents (`event.scope`).
 ///
@@ -44,6 +44,12 @@ pub const DOCUMENTED_REPO_TYPES: &[&str] = &["model", "dataset", "space"];
 /// )?;
 /// // A value the Hub added after this version: taken as written.
 /// app.filter("datasets", Filter::new().action_unchecked(["archive"]))?;
+/// app.filter(
+///     "datasets",
+///     Filter::new().scope_unchecked(["repo.lfs"]).repo_type_unchecked(["bucket"]),
+/// )?;
+/// // A documented value misspelled is an error that names the documented ones.
+/// assert!(app.filter("datasets", Filter::new().action(["updte"])).is_err());
 /// # Ok::<(), hookserver::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,27 +166,18 @@ impl Filter {
 
     /// `Ok` when the body's event matches, else why not. A body whose event cannot be read
     /// passes: the handler's parameters answer it (400, 422).
+    #[cfg(test)]
     pub(crate) fn admits(&self, body: &[u8]) -> Result<(), String> {
-        #[derive(Deserialize)]
-        struct Event {
-            scope: Option<String>,
-            action: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Repo {
-            #[serde(rename = "type")]
-            kind: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            event: Option<Event>,
-            repo: Option<Repo>,
-        }
-        let Ok(body) = serde_json::from_slice::<Body>(body) else {
+        self.admits_headline(Headline::read(body).as_ref())
+    }
+
+    /// Whether a delivery whose body says `headline` fits (`None`: not the payload's
+    /// shape, left to the handler's checks).
+    pub(crate) fn admits_headline(&self, headline: Option<&Headline>) -> Result<(), String> {
+        let Some(headline) = headline else {
             return Ok(());
         };
-        let (scope, action) = body.event.map(|e| (e.scope, e.action)).unwrap_or_default();
-        let kind = body.repo.and_then(|r| r.kind);
+        let (scope, action, kind) = (&headline.scope, &headline.action, &headline.repo_type);
         let scope_fits = |wanted: &str, got: &str| {
             got == wanted
                 || got

@@ -16,6 +16,7 @@ use crate::endpoint::Endpoint;
 use crate::http::Shared;
 use crate::inbox::{Accepted, Arrival, Refused, RequestHead};
 use crate::metrics::Answered;
+use crate::payload::{EventInfo, Headline};
 use crate::rejection::Rejection;
 
 /// The longest `Webhook-Id` taken as a dedupe key (the Hub's are far shorter); a longer
@@ -34,7 +35,12 @@ pub(crate) async fn answer(
     delivery: &Delivery,
 ) -> HttpResponse {
     if let Some(filter) = &endpoint.filter {
-        if let Err(why) = filter.admits(&delivery.body) {
+        // Read once: for the filter, and for the log line and the delivery log.
+        let headline = Headline::read(&delivery.body);
+        if let Some(headline) = &headline {
+            delivery.remember_info(EventInfo::from(headline));
+        }
+        if let Err(why) = filter.admits_headline(headline.as_ref()) {
             // A 2xx: the Hub does not retry a delivery the bot does not want.
             let mut response = HttpResponse::Ok()
                 .insert_header(crate::rejection::NOSNIFF)

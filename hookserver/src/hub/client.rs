@@ -166,8 +166,25 @@ impl Client {
             hub: self.hub.clone(),
             op: op.to_owned(),
             status,
-            message: message.map(|m| self.token.scrub(&m)),
+            message: message.map(|m| self.token.scrub(&quoted(&m))),
         })
+    }
+}
+
+/// The most of the Hub's own message an error quotes.
+const QUOTED: usize = 300;
+
+/// The Hub's message as an error quotes it: one line, at most [`QUOTED`] characters.
+fn quoted(message: &str) -> String {
+    let line: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(QUOTED)
+        .collect();
+    if message.chars().count() > QUOTED {
+        format!("{line}…")
+    } else {
+        line
     }
 }
 
@@ -222,6 +239,15 @@ mod tests {
             json(&spec),
             r#"{"watched":[{"type":"dataset","name":"me/data"}],"url":"https://bot.example/webhooks/a","domains":["repo"]}"#
         );
+    }
+
+    #[test]
+    fn the_hub_s_message_is_quoted_on_one_short_line() {
+        assert_eq!(quoted("Invalid credentials"), "Invalid credentials");
+        assert_eq!(quoted("two\nlines\u{1b}[31m"), "two lines [31m");
+        let long = quoted(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), QUOTED + 1);
+        assert!(long.ends_with('…'));
     }
 
     #[test]

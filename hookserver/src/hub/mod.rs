@@ -93,6 +93,14 @@ fn same_url(listed: &str, ours: &str) -> bool {
     split(listed) == split(ours)
 }
 
+/// The listed webhook whose URL is `url`, if any.
+#[cfg(feature = "hub")]
+fn listed_for<'a>(listed: &'a [client::WebhookInfo], url: &str) -> Option<&'a client::WebhookInfo> {
+    listed
+        .iter()
+        .find(|w| w.url.as_deref().is_some_and(|u| same_url(u, url)))
+}
+
 impl Plan {
     /// The exit action for a URL of `kind`: the chosen one, else disable a tunnel's.
     fn on_exit(&self, kind: UrlKind) -> OnExit {
@@ -177,9 +185,7 @@ impl Plan {
                 secret,
             };
             let client = &registered.client;
-            let found = existing
-                .iter()
-                .find(|w| w.url.as_deref().is_some_and(|u| same_url(u, &url)));
+            let found = listed_for(&existing, &url);
             let (mut webhook, created) = match found {
                 Some(found) => (client.update(&found.id, &spec)?, false),
                 None => match client.create(&spec) {
@@ -187,10 +193,8 @@ impl Plan {
                     // Another replica created it meanwhile: update that one.
                     Err(HubError::Status { status: 409, .. }) => {
                         existing = client.list()?;
-                        let found = existing
-                            .iter()
-                            .find(|w| w.url.as_deref().is_some_and(|u| same_url(u, &url)))
-                            .ok_or_else(|| HubError::Status {
+                        let found =
+                            listed_for(&existing, &url).ok_or_else(|| HubError::Status {
                                 hub: self.hub_url.clone(),
                                 op: "create a webhook".to_owned(),
                                 status: 409,

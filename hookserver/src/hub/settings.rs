@@ -9,6 +9,10 @@ use crate::error::{Error, Result};
 use crate::share::parse_switch;
 
 /// The Hub that `HF_ENDPOINT` names when it is not set, as in `huggingface_hub`.
+///
+/// ```
+/// assert_eq!(hookserver::DEFAULT_HUB_URL, "https://huggingface.co");
+/// ```
 pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
 
 /// What a Hub webhook watches: every repo of a user or an organization, or one repo.
@@ -17,6 +21,10 @@ pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
 /// use hookserver::Watched;
 /// assert_eq!(Watched::dataset("me/data").to_string(), "dataset me/data");
 /// assert_eq!(Watched::org("my-org").to_string(), "org my-org");
+/// let space = Watched::space("me/my-space");
+/// assert_eq!((space.kind(), space.name()), ("space", "me/my-space"));
+/// assert_eq!(Watched::user("me").kind(), "user");
+/// assert_eq!(Watched::model("me/model").kind(), "model");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
@@ -82,6 +90,12 @@ impl fmt::Display for Watched {
 }
 
 /// The kinds of events a Hub webhook sends (the Hub's "domains").
+///
+/// ```
+/// use hookserver::HubDomain;
+/// assert_eq!(HubDomain::Repo.as_str(), "repo");
+/// assert_eq!(HubDomain::Discussion.as_str(), "discussion");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HubDomain {
@@ -103,6 +117,14 @@ impl HubDomain {
 }
 
 /// What happens to a registered webhook when the server stops.
+///
+/// ```
+/// use hookserver::{HubRegistration, OnExit, Watched};
+/// // A bot run from a laptop that leaves no webhook behind:
+/// let registration = HubRegistration::new()
+///     .watch(Watched::user("me"))
+///     .on_exit(OnExit::Delete);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExit {
     /// Delete it from the Hub.
@@ -178,6 +200,13 @@ impl HubRegistration {
 
     /// Registers only the endpoint at `path` (`say_hello` or `/webhooks/say_hello`; call it
     /// once per endpoint); without a call, every endpoint gets a webhook of its own.
+    ///
+    /// ```
+    /// use hookserver::{HubRegistration, Watched};
+    /// let only_one = HubRegistration::new()
+    ///     .watch(Watched::dataset("me/data"))
+    ///     .endpoint("say_hello");
+    /// ```
     #[must_use]
     pub fn endpoint(mut self, path: impl Into<String>) -> Self {
         self.endpoints.push(path.into());
@@ -201,6 +230,15 @@ impl HubRegistration {
 
     /// The token (overrides `HF_TOKEN` and the token file). It needs write access (or
     /// the fine-grained "webhooks" permission). Never printed.
+    ///
+    /// ```
+    /// use hookserver::{HubRegistration, Watched};
+    /// let registration = HubRegistration::new()
+    ///     .watch(Watched::user("me"))
+    ///     .token("hf_abcdef")
+    ///     .hub_url("https://hub.example.com"); // another Hub than huggingface.co
+    /// assert!(!format!("{registration:?}").contains("hf_abcdef"));
+    /// ```
     #[must_use]
     pub fn token(mut self, token: impl AsRef<str>) -> Self {
         self.token = Token::new(token.as_ref());
@@ -295,6 +333,20 @@ fn parse_watch(value: &str) -> Result<Vec<Watched>> {
 
 /// A webhook on the Hub that this server registered, from
 /// [`ServerHandle::hub_webhooks`](crate::ServerHandle::hub_webhooks).
+///
+/// ```no_run
+/// use hookserver::{HubRegistration, Watched, WebhooksServer};
+///
+/// let app = WebhooksServer::new()
+///     .share(true)
+///     .register_on_hub(HubRegistration::new().watch(Watched::dataset("me/data")));
+/// let handle = app.launch_background()?;
+/// for webhook in handle.hub_webhooks() {
+///     let how = if webhook.created() { "created" } else { "updated" };
+///     println!("{} {how}: the Hub calls {}", webhook.id(), webhook.url());
+/// }
+/// # Ok::<(), hookserver::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubWebhook {
     pub(super) id: String,

@@ -15,7 +15,7 @@ use crate::dashboard::DEFAULT_EVENT_STREAMS;
 use crate::deliveries::DEFAULT_DELIVERY_LOG;
 use crate::endpoint::{normalize_path, WEBHOOKS_PREFIX};
 use crate::error::{Error, Result};
-use crate::hub::{token, HubDomain, HubRegistration, Plan, DEFAULT_HUB_URL};
+use crate::hub::{token, HubDomain, HubRegistration, Plan, UrlKind, DEFAULT_HUB_URL};
 use crate::inbox::{
     Location, Settings as InboxSettings, DEFAULT_DEDUPE_WINDOW, DEFAULT_INBOX_FILE,
     DEFAULT_QUEUE_ATTEMPTS, DEFAULT_QUEUE_BACKOFF, DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WORKERS,
@@ -394,6 +394,20 @@ impl Config {
         })
     }
 
+    /// Where the public URL comes from, with a tunnel open or not (the precedence of
+    /// [`base_url`](Self::base_url) and the tunnel's).
+    pub(crate) fn url_kind(&self, tunnel: bool) -> UrlKind {
+        if self.public_url.is_some() {
+            UrlKind::Given
+        } else if tunnel {
+            UrlKind::Tunnel
+        } else if self.space_url.is_some() {
+            UrlKind::Space
+        } else {
+            UrlKind::Local
+        }
+    }
+
     /// The base of the URLs the Hub must call.
     pub(crate) fn base_url(&self, port: u16) -> String {
         if let Some(url) = &self.public_url {
@@ -636,6 +650,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.base_url(7860), "http://10.0.0.5:8080/bot");
+        assert_eq!(c.url_kind(false), UrlKind::Given);
+        let local = resolve(&WebhooksServer::empty(), &[]).unwrap();
+        assert_eq!(local.url_kind(false), UrlKind::Local);
+        assert_eq!(local.url_kind(true), UrlKind::Tunnel);
+        let space = resolve(
+            &WebhooksServer::empty(),
+            &[("SPACE_HOST", "me-bot.hf.space")],
+        )
+        .unwrap();
+        assert_eq!(space.url_kind(false), UrlKind::Space);
         for bad in [
             "bot.example.com",
             "ftp://x",

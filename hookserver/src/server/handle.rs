@@ -73,6 +73,15 @@ impl ServerHandle {
     /// [`register_on_hub`](crate::WebhooksServer::register_on_hub)); empty without a
     /// registration, or while it fails (after a failure that may pass, such as the Hub
     /// being down, it is tried again in the background).
+    ///
+    /// ```
+    /// let mut app = hookserver::WebhooksServer::empty().host("127.0.0.1").port(0);
+    /// app.add_webhook("ping", || async { "pong" })?;
+    /// let handle = app.launch_background()?;
+    /// assert!(handle.hub_webhooks().is_empty()); // no register_on_hub(...)
+    /// handle.stop();
+    /// # Ok::<(), hookserver::Error>(())
+    /// ```
     #[must_use]
     pub fn hub_webhooks(&self) -> Vec<HubWebhook> {
         self.hub.webhooks()

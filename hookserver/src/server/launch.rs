@@ -18,7 +18,7 @@ use crate::dashboard::{self, Dashboard};
 use crate::deliveries::DeliveryLog;
 use crate::error::{Error, Result};
 use crate::http::{self, Shared};
-use crate::hub::{HubLink, Report, UrlKind};
+use crate::hub::{HubLink, Report};
 use crate::inbox::{Inbox, Runner};
 use crate::logging::{say, say_err};
 use crate::metrics::Metrics;
@@ -134,15 +134,7 @@ impl WebhooksServer {
                         (listened, _) => listened.map(|(listener, addr)| (listener, addr, None)),
                     };
                     let started = listened.and_then(|(listener, addr, tunnel)| {
-                        let url_kind = if thread_config.public_url.is_some() {
-                            UrlKind::Given
-                        } else if tunnel.is_some() {
-                            UrlKind::Tunnel
-                        } else if thread_config.space_url.is_some() {
-                            UrlKind::Space
-                        } else {
-                            UrlKind::Local
-                        };
+                        let url_kind = thread_config.url_kind(tunnel.is_some());
                         let base_url = tunnel.clone().unwrap_or_else(|| thread_config.base_url(addr.port()));
                         let state = prepared.app_state(&thread_config, &base_url, thread_closing.clone(), thread_inbox.clone(), Arc::clone(&metrics));
                         let mut server = HttpServer::new(move || App::new().configure(|config| state.routes(config)))

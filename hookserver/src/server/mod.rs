@@ -622,11 +622,10 @@ impl WebhooksServer {
         if notebook::active() {
             return notebook::launch(self);
         }
-        let handle = self.start(true)?;
-        let waited = handle.wait();
-        // A program's own `main` may return at once: the last log lines go out first.
+        let served = self.start(true).and_then(ServerHandle::wait);
+        // The program may end at once: the last log lines go out first, error or not.
         crate::logging::flush();
-        waited
+        served
     }
 
     /// The errors [`launch`](Self::launch) would meet before listening.
