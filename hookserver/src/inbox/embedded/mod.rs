@@ -456,3 +456,6 @@ impl Store for Embedded {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! The embedded inbox on a real file: a delivery's row through its life, the purge of old
+//! done deliveries, and a file of another format.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::tables::{FORMAT, FORMAT_KEY, META};
+use super::*;
+use crate::inbox::{Location, DEFAULT_DEDUPE_WINDOW, DEFAULT_QUEUE_ATTEMPTS};
+
+/// A file of its own under the temporary folder, removed at the end.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "hookserver-{name}-{}-{nanos}.redb",
+            std::process::id()
+        ));
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn settings(file: &TempFile, window: Duration) -> Settings {
+    Settings {
+        location: Location::File(file.0.clone()),
+        attempts: DEFAULT_QUEUE_ATTEMPTS,
+        backoff: Duration::from_millis(10),
+        workers: 1,
+        limit: 100,
+        dedupe_window: window,
+        lease: Duration::from_secs(60),
+    }
+}
+
+fn arrival(key: &str, body: &'static str) -> Arrival {
+    let req = actix_web::test::TestRequest::post()
+        .uri("/webhooks/a?x=1")
+        .insert_header(("webhook-id", key))
+        .to_http_request();
+    Arrival {
+        endpoint: "/webhooks/a".into(),
+        webhook_id: Some(key.to_owned()),
+        key: format!("id:{key}"),
+        head: RequestHead::of(&req),
+        body: Bytes::from_static(body.as_bytes()),
+    }
+}
+
+fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Claims the next delivery, which must be `id`.
+async fn claim(store: &Embedded, id: u64) -> Job {
+    let job = store.claim().await.unwrap().expect("a delivery is due");
+    assert_eq!(job.id, id);
+    job
+}
+
+#[test]
+fn a_row_keeps_its_request_until_done_and_survives_a_reopen() {
+    let file = TempFile::new("row");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(
+            store.accept(arrival("w1", "{\"a\":1}")).await,
+            Ok(Accepted::Queued(1))
+        );
+        assert_eq!(
+            store.accept(arrival("w2", "{\"b\":2}")).await,
+            Ok(Accepted::Queued(2))
+        );
+        assert_eq!(
+            store.accept(arrival("w1", "{}")).await,
+            Ok(Accepted::Duplicate(1))
+        );
+        let error = Outcome::Retry {
+            error: "boom".to_owned(),
+            at: now_ms() + 30,
+        };
+        claim(&store, 1).await;
+        store.finish(1, 1, error).await;
+        // Read from the file, not the cache: the request outlives a failed attempt.
+        let again = claim(&store, 2).await;
+        store.finish(2, 1, Outcome::Done).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let retried = claim(&store, 1).await;
+        assert_eq!((retried.attempt, &retried.body[..]), (2, &b"{\"a\":1}"[..]));
+        assert_eq!(retried.head.uri, "/webhooks/a?x=1");
+        assert_eq!(again.webhook_id.as_deref(), Some("w2"));
+        let dead = Outcome::Dead {
+            error: "gone".to_owned(),
+        };
+        store.finish(1, 2, dead).await;
+        drop(store);
+
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.done, counts.dead, counts.waiting()), (1, 1, 0));
+        let listed = store.list(false, 10).await.unwrap();
+        assert_eq!(listed.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 1]);
+        let dead = &listed[1];
+        assert_eq!(
+            (dead.state, dead.tries, dead.webhook_id.as_deref()),
+            (State::Dead, 2, Some("w1"))
+        );
+        let errors: Vec<_> = dead
+            .errors
+            .iter()
+            .map(|f| (f.number, f.error.as_str()))
+            .collect();
+        assert_eq!(errors, [(1, "boom"), (2, "gone")]);
+        // The done delivery's request is gone; the dead letter's is kept for a retry.
+        assert!(store.request_of(2).unwrap().is_none());
+        store.retry(1).await.unwrap();
+        let third = claim(&store, 1).await;
+        assert_eq!(
+            (third.attempt, third.in_round, &third.body[..]),
+            (3, 1, &b"{\"a\":1}"[..])
+        );
+        store.finish(1, 3, Outcome::Done).await;
+    });
+}
+
+#[test]
+fn done_deliveries_older_than_the_window_are_purged_and_dead_letters_kept() {
+    let file = TempFile::new("purge");
+    let settings = settings(&file, Duration::from_millis(200));
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("done", "{}")).await.unwrap();
+        store.accept(arrival("dead", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        claim(&store, 2).await;
+        let dead = Outcome::Dead {
+            error: "no".to_owned(),
+        };
+        store.finish(2, 1, dead).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(store);
+
+        // Opening purges first; the accept after it is written after the purge.
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(
+            store.accept(arrival("done", "{}")).await,
+            Ok(Accepted::Queued(3))
+        );
+        let listed = store.list(false, 10).await.unwrap();
+        assert_eq!(listed.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(store.counts().await.unwrap().done, 0);
+        // Within the window, the key is remembered.
+        assert_eq!(
+            store.accept(arrival("done", "{}")).await,
+            Ok(Accepted::Duplicate(3))
+        );
+    });
+}
+
+#[test]
+fn a_file_of_another_format_is_refused_with_what_to_do() {
+    let file = TempFile::new("format");
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META)
+        .unwrap()
+        .insert(FORMAT_KEY, "hookserver-inbox/0")
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let err = Embedded::open(&file.0, &settings(&file, DEFAULT_DEDUPE_WINDOW)).unwrap_err();
+    assert!(
+        err.contains("\"hookserver-inbox/0\"") && err.contains(FORMAT),
+        "{err}"
+    );
+}
