@@ -125,6 +125,18 @@ fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(scratch: 
     assert_eq!(scratch.lines()[1], ["builder_record", "hub-2", &id, "1"]);
 }
 
+fn a_queued_handler_reads_the_recorded_request(scratch: &Scratch) {
+    let secret = "drill-secret-0123456789";
+    let bot = drill(scratch, &[("WEBHOOK_SECRET", secret)]);
+    let url = format!("{}?room=7&secret={secret}", bot.url_of("/webhooks/request"));
+    let headers = [("webhook-id", "req-1"), ("x-drill", "drilled")];
+    let id = queued_id(&post(&url, &common::hub_sample(), &headers));
+    common::wait_until("the handler", 15, || !scratch.lines().is_empty());
+    // The secret (here in the query, as the Hub may send it) is never stored.
+    let seen = "request:POST:/webhooks/request?room=7:drilled";
+    assert_eq!(scratch.lines(), [[seen, "req-1", &id, "1"]]);
+}
+
 fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
     let bot = drill(scratch, &[]);
     let first = queued_id(&deliver(&bot, "record", Some("same")));
@@ -394,6 +406,11 @@ fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids_on_redb()
 }
 
 #[test]
+fn a_queued_handler_reads_the_recorded_request_on_redb() {
+    a_queued_handler_reads_the_recorded_request(&Scratch::new("request"));
+}
+
+#[test]
 fn a_repeated_webhook_id_runs_once_and_answers_the_first_id_on_redb() {
     a_repeated_webhook_id_runs_once_and_answers_the_first_id(&Scratch::new("dedupe"));
 }
@@ -432,7 +449,7 @@ type Case = fn(&Scratch);
 #[test]
 fn every_case_on_postgres() {
     let Some(pg) = PgServer::start() else { return };
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 8] = [
         (
             "dead",
             a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api,
@@ -446,6 +463,7 @@ fn every_case_on_postgres() {
             a_repeated_webhook_id_runs_once_and_answers_the_first_id,
         ),
         ("retry", a_failing_attempt_is_retried_and_the_third_succeeds),
+        ("request", a_queued_handler_reads_the_recorded_request),
         (
             "failures",
             a_permanent_failure_a_panic_and_a_timeout_are_failed_attempts,

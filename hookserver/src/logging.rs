@@ -256,11 +256,16 @@ impl DeliveryLine<'_> {
     }
 }
 
+/// The target of the queue's lines.
+pub(crate) const INBOX_TARGET: &str = "hookserver::inbox";
+
 /// Set once [`init`] installed hookserver's own subscriber (colours off).
 static DIRECT: AtomicBool = AtomicBool::new(false);
 /// With hookserver's own subscriber, whose filter never changes: which delivery levels
 /// `RUST_LOG` lets through (bits: 1 INFO, 2 WARN, 4 ERROR), found once at [`init`].
 static DIRECT_LEVELS: AtomicU8 = AtomicU8::new(0);
+/// With hookserver's own subscriber: whether `RUST_LOG` lets the queue's INFO lines through.
+static DIRECT_INBOX_INFO: AtomicBool = AtomicBool::new(false);
 
 /// The bit of `level` in [`DIRECT_LEVELS`].
 fn level_bit(level: Level) -> u8 {
@@ -343,6 +348,35 @@ pub fn format_delivery(out: &mut Vec<u8>, now: SystemTime, line: &DeliveryLine<'
     quoted(out, line.scope);
     out.extend_from_slice(b" action=");
     quoted(out, line.action);
+    out.push(b'\n');
+}
+
+/// Logs a queued delivery's successful attempt on `hookserver::inbox`: written straight
+/// into this thread's buffer by [`format_attempt_done`] with hookserver's own subscriber
+/// (as [`delivery`] writes its line), else a `tracing` event.
+pub(crate) fn attempt_done(id: u64, endpoint: &str, attempt: u32) {
+    if DIRECT.load(Ordering::Relaxed) {
+        if DIRECT_INBOX_INFO.load(Ordering::Relaxed) {
+            append(|buffer| format_attempt_done(buffer, SystemTime::now(), id, endpoint, attempt));
+        }
+        return;
+    }
+    tracing::info!(target: INBOX_TARGET, id, endpoint = %endpoint, attempt, "delivery done");
+}
+
+/// Writes what the full format writes for [`attempt_done`]'s event:
+/// `TIME  INFO hookserver::inbox: delivery done id=7 endpoint=/webhooks/x attempt=1`.
+fn format_attempt_done(out: &mut Vec<u8>, now: SystemTime, id: u64, endpoint: &str, attempt: u32) {
+    out.reserve(128 + endpoint.len());
+    timestamp(out, now);
+    out.extend_from_slice(b"  INFO ");
+    out.extend_from_slice(INBOX_TARGET.as_bytes());
+    out.extend_from_slice(b": delivery done id=");
+    out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    out.extend_from_slice(b" endpoint=");
+    out.extend_from_slice(endpoint.as_bytes());
+    out.extend_from_slice(b" attempt=");
+    out.extend_from_slice(itoa::Buffer::new().format(attempt).as_bytes());
     out.push(b'\n');
 }
 
@@ -445,6 +479,8 @@ pub(crate) fn init() {
                 .filter(|level| delivery_enabled(*level))
                 .fold(0, |bits, level| bits | level_bit(level));
             DIRECT_LEVELS.store(levels, Ordering::Relaxed);
+            let inbox_info = tracing::enabled!(target: INBOX_TARGET, Level::INFO);
+            DIRECT_INBOX_INFO.store(inbox_info, Ordering::Relaxed);
             DIRECT.store(!ansi, Ordering::Relaxed);
             FLUSHER.get_or_init(|| {
                 let _ = std::thread::Builder::new()

@@ -7,7 +7,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use hookserver::{webhook_endpoint, Attempt, Failure, Json, WebhookPayload, WebhooksServer};
+use hookserver::{
+    webhook_endpoint, Attempt, Failure, HttpRequest, Json, WebhookPayload, WebhooksServer,
+};
 
 fn journal(endpoint: &str, attempt: &Attempt) {
     let Ok(path) = std::env::var("DRILL_JOURNAL") else {
@@ -91,6 +93,24 @@ struct Ping {
 #[webhook_endpoint(queue)]
 async fn typed(Json(_ping): Json<Ping>, attempt: Attempt) {
     journal("typed", &attempt);
+}
+
+/// Reads the recorded request: its method, path and query, and an `X-Drill` header
+/// become the journal's "endpoint" (`request:METHOD:PATH?QUERY:HEADER`).
+#[webhook_endpoint(queue)]
+async fn request(req: HttpRequest, attempt: Attempt) {
+    let header = req
+        .headers()
+        .get("x-drill")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let seen = format!(
+        "request:{}:{}?{}:{header}",
+        req.method(),
+        req.path(),
+        req.query_string()
+    );
+    journal(&seen, &attempt);
 }
 
 /// Inline: answers the delivery's `Webhook-Id`.

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpResponse, ResponseError};
 
 use crate::endpoint::params::HttpRequest;
 use crate::endpoint::queued::Attempt;
+use crate::inbox::RequestHead;
 use crate::payload::{EventInfo, WebhookPayload};
 use crate::rejection::{json_error, Rejection};
 
@@ -21,7 +22,10 @@ use crate::rejection::{json_error, Rejection};
 /// Generated code and [`Handler`](crate::Handler) implementations read their parameters
 /// from it.
 pub struct Delivery {
-    pub(crate) request: actix_web::HttpRequest,
+    /// The actix-web request: the live one, or (for a queued attempt) built from `stored`
+    /// when first asked for: most handlers never need it.
+    request: OnceCell<actix_web::HttpRequest>,
+    stored: Option<RequestHead>,
     pub(crate) body: Bytes,
     /// When the request arrived (a monotonic clock's reading).
     pub(crate) started: Instant,
@@ -33,7 +37,7 @@ pub struct Delivery {
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
-            .field("path", &self.request.path())
+            .field("path", &self.request().path())
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
@@ -43,7 +47,8 @@ impl Delivery {
     /// A delivery whose request arrived at `started` (a monotonic clock's reading).
     pub(crate) fn new(request: actix_web::HttpRequest, body: Bytes, started: Instant) -> Self {
         Delivery {
-            request,
+            request: OnceCell::from(request),
+            stored: None,
             body,
             started,
             attempt: None,
@@ -52,10 +57,14 @@ impl Delivery {
     }
 
     /// An attempt of a queued delivery, from what the inbox stored.
-    pub(crate) fn stored(request: actix_web::HttpRequest, body: Bytes, attempt: Attempt) -> Self {
+    pub(crate) fn stored(head: RequestHead, body: Bytes, attempt: Attempt) -> Self {
         Delivery {
+            request: OnceCell::new(),
+            stored: Some(head),
+            body,
+            started: Instant::now(),
             attempt: Some(attempt),
-            ..Delivery::new(request, body, Instant::now())
+            info: OnceCell::new(),
         }
     }
 
@@ -80,7 +89,10 @@ impl Delivery {
     /// The actix-web request.
     #[must_use]
     pub fn request(&self) -> &actix_web::HttpRequest {
-        &self.request
+        self.request.get_or_init(|| match &self.stored {
+            Some(head) => head.to_request(),
+            None => unreachable!("a live delivery is made with its request"),
+        })
     }
 
     /// The whole body.
@@ -105,7 +117,7 @@ impl Delivery {
             return read.map_err(|rejection| rejection.error_response());
         }
         let mut payload = Payload::from(self.body.clone());
-        T::from_request(&self.request, &mut payload)
+        T::from_request(self.request(), &mut payload)
             .await
             .map_err(|err| json_error_of(&err.into()))
     }
@@ -188,6 +200,6 @@ impl FromDelivery for String {
 
 impl FromDelivery for HttpRequest {
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        Ok(HttpRequest::from_actix(&delivery.request))
+        Ok(HttpRequest::from_actix(delivery.request()))
     }
 }

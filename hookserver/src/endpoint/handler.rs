@@ -150,7 +150,7 @@ pub struct IntoKind;
 impl IntoKind {
     /// The answer.
     pub fn reply<R: IntoReply>(self, value: R, delivery: &Delivery) -> HttpResponse {
-        value.into_reply(&delivery.request)
+        value.into_reply(delivery.request())
     }
 }
 
@@ -166,7 +166,7 @@ impl DisplayKind {
         delivery: &Delivery,
     ) -> HttpResponse {
         match value {
-            Ok(value) => value.into_reply(&delivery.request),
+            Ok(value) => value.into_reply(delivery.request()),
             Err(err) => {
                 let message = err.to_string();
                 tracing::warn!(error = %message, "webhook handler returned an error");
@@ -183,7 +183,7 @@ pub struct ResponderKind;
 impl ResponderKind {
     /// The answer.
     pub fn reply<R: Responder>(self, value: R, delivery: &Delivery) -> HttpResponse {
-        value.respond_to(&delivery.request).map_into_boxed_body()
+        value.respond_to(delivery.request()).map_into_boxed_body()
     }
 }
 
@@ -279,7 +279,7 @@ macro_rules! handler_impls {
                 let f = self.clone();
                 Box::pin(async move {
                     extract_args!(delivery, $($arg),*);
-                    f($($arg),*).await.into_reply(&delivery.request)
+                    f($($arg),*).await.into_reply(delivery.request())
                 })
             }
         }
@@ -296,7 +296,7 @@ macro_rules! handler_impls {
                 Box::pin(async move {
                     extract_args!(delivery, $($arg),*);
                     match run_blocking(move || f($($arg),*)).await {
-                        Ok(value) => value.into_reply(&delivery.request),
+                        Ok(value) => value.into_reply(delivery.request()),
                         Err(response) => response,
                     }
                 })

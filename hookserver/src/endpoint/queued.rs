@@ -93,7 +93,7 @@ impl FromDelivery for Attempt {
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
         Ok(match &delivery.attempt {
             Some(attempt) => attempt.clone(),
-            None => Attempt::inline(&delivery.request),
+            None => Attempt::inline(delivery.request()),
         })
     }
 }

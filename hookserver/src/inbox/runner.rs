@@ -180,7 +180,7 @@ impl Queue {
                     webhook_id: job.webhook_id,
                     number,
                 };
-                let delivery = Delivery::stored(job.head.to_request(), job.body, attempt);
+                let delivery = Delivery::stored(job.head, job.body, attempt);
                 let response = run_handler(endpoint, &delivery, self.handler_timeout).await;
                 self.judge(response, in_round).await
             }
@@ -193,7 +193,7 @@ impl Queue {
         self.metrics.attempt(&job.endpoint, counted);
         match &outcome {
             Outcome::Done => {
-                tracing::info!(target: "hookserver::inbox", id, endpoint = %job.endpoint, attempt = number, "delivery done");
+                crate::logging::attempt_done(id, &job.endpoint, number);
             }
             Outcome::Retry { error, at } => {
                 let wait = at.saturating_sub(ms_of(SystemTime::now()));

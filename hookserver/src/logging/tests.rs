@@ -90,6 +90,34 @@ fn the_direct_line_is_what_the_full_format_writes() {
 }
 
 #[test]
+fn the_direct_attempt_line_is_what_the_full_format_writes() {
+    let attempts = [
+        (1, "/webhooks/a", 1),
+        (u64::MAX, "/webhooks/b-c_d", u32::MAX),
+    ];
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for (id, endpoint, attempt) in attempts {
+            attempt_done(id, endpoint, attempt);
+        }
+    });
+    let full = without_time(&captured.0.lock().unwrap());
+    let mut direct = Vec::new();
+    for (id, endpoint, attempt) in attempts {
+        format_attempt_done(&mut direct, SystemTime::now(), id, endpoint, attempt);
+    }
+    assert_eq!(without_time(&direct), full);
+    assert_eq!(
+        full[0],
+        " INFO hookserver::inbox: delivery done id=1 endpoint=/webhooks/a attempt=1"
+    );
+}
+
+#[test]
 fn timestamps_are_humantime_s_to_the_microsecond() {
     let base = humantime::parse_rfc3339("2026-11-28T03:45:55Z").unwrap();
     for offset_us in [
