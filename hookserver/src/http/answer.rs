@@ -117,11 +117,18 @@ fn webhook_id(request: &actix_web::HttpRequest) -> Option<String> {
     (!value.is_empty() && value.len() <= MAX_WEBHOOK_ID).then(|| value.to_owned())
 }
 
-/// `{"<word>": "<id>"}` with `status`.
-fn id_answer(status: StatusCode, word: &str, id: u64) -> HttpResponse {
+/// `{"<word>":"<id>"}` with `status` (written directly: a word and digits need no escaping).
+fn id_answer(status: StatusCode, word: &'static str, id: u64) -> HttpResponse {
+    let mut body = Vec::with_capacity(32);
+    body.extend_from_slice(b"{\"");
+    body.extend_from_slice(word.as_bytes());
+    body.extend_from_slice(b"\":\"");
+    body.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    body.extend_from_slice(b"\"}");
     HttpResponse::build(status)
         .insert_header(crate::rejection::NOSNIFF)
-        .json(serde_json::json!({ word: id.to_string() }))
+        .insert_header(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 #[cfg(test)]
@@ -135,6 +142,18 @@ mod tests {
             request = request.append_header((WEBHOOK_ID_HEADER, value));
         }
         request.to_http_request()
+    }
+
+    #[test]
+    fn an_id_answer_is_the_json_object_of_its_word() {
+        let response = id_answer(StatusCode::ACCEPTED, "queued", u64::MAX);
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let content_type = response.headers().get("content-type").unwrap();
+        assert_eq!(content_type, "application/json");
+        let body = actix_web::body::to_bytes(response.into_body());
+        let body = futures_util::FutureExt::now_or_never(body).unwrap().unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value, serde_json::json!({ "queued": u64::MAX.to_string() }));
     }
 
     #[test]
