@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpResponse, ResponseError};
 
 use crate::endpoint::params::HttpRequest;
 use crate::endpoint::queued::Attempt;
-use crate::inbox::RequestHead;
+use crate::inbox::StoredRequest;
 use crate::payload::{EventInfo, WebhookPayload};
 use crate::rejection::{json_error, Rejection};
 
@@ -25,7 +25,7 @@ pub struct Delivery {
     /// The actix-web request: the live one, or (for a queued attempt) built from `stored`
     /// when first asked for: most handlers never need it.
     request: OnceCell<actix_web::HttpRequest>,
-    stored: Option<RequestHead>,
+    stored: Option<StoredRequest>,
     pub(crate) body: Bytes,
     /// When the request arrived (a monotonic clock's reading).
     pub(crate) started: Instant,
@@ -57,11 +57,11 @@ impl Delivery {
     }
 
     /// An attempt of a queued delivery, from what the inbox stored.
-    pub(crate) fn stored(head: RequestHead, body: Bytes, attempt: Attempt) -> Self {
+    pub(crate) fn stored(request: StoredRequest, attempt: Attempt) -> Self {
         Delivery {
             request: OnceCell::new(),
-            stored: Some(head),
-            body,
+            body: request.body(),
+            stored: Some(request),
             started: Instant::now(),
             attempt: Some(attempt),
             info: OnceCell::new(),
@@ -90,7 +90,7 @@ impl Delivery {
     #[must_use]
     pub fn request(&self) -> &actix_web::HttpRequest {
         self.request.get_or_init(|| match &self.stored {
-            Some(head) => head.to_request(),
+            Some(stored) => stored.head().to_request(),
             None => unreachable!("a live delivery is made with its request"),
         })
     }

@@ -14,7 +14,7 @@ use crate::endpoint::queued::{CheckFn, WEBHOOK_ID_HEADER};
 use crate::endpoint::run::run_handler;
 use crate::endpoint::Endpoint;
 use crate::http::Shared;
-use crate::inbox::{Accepted, Arrival, Refused, RequestHead};
+use crate::inbox::{Accepted, Arrival, Refused, StoredRequest};
 use crate::metrics::Answered;
 use crate::payload::{EventInfo, Headline};
 use crate::rejection::Rejection;
@@ -82,8 +82,7 @@ async fn enqueue(
         endpoint: Arc::clone(&endpoint.path),
         webhook_id,
         key,
-        head: RequestHead::of(delivery.request()),
-        body: delivery.body.clone(),
+        request: StoredRequest::of(delivery.request(), &delivery.body),
     };
     match inbox.store.accept(arrival).await {
         Ok(Accepted::Queued(id)) => id_answer(StatusCode::ACCEPTED, "queued", id),
@@ -151,7 +150,9 @@ mod tests {
         let content_type = response.headers().get("content-type").unwrap();
         assert_eq!(content_type, "application/json");
         let body = actix_web::body::to_bytes(response.into_body());
-        let body = futures_util::FutureExt::now_or_never(body).unwrap().unwrap();
+        let body = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value, serde_json::json!({ "queued": u64::MAX.to_string() }));
     }

@@ -17,14 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::web::Bytes;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 
-pub(crate) use request::RequestHead;
+pub(crate) use request::StoredRequest;
 pub(crate) use runner::Runner;
 
 /// How many attempts a queued delivery gets by default (`HOOKSERVER_QUEUE_ATTEMPTS`).
@@ -230,8 +229,7 @@ pub(crate) struct Arrival {
     pub(crate) webhook_id: Option<String>,
     /// What dedupe compares: `id:` and the `Webhook-Id`, else `sha256:` and the body's hash.
     pub(crate) key: String,
-    pub(crate) head: RequestHead,
-    pub(crate) body: Bytes,
+    pub(crate) request: StoredRequest,
 }
 
 /// What the inbox did with an arrival.
@@ -262,8 +260,7 @@ pub(crate) struct Job {
     pub(crate) attempt: u32,
     /// Its number since the last "retry now" (what the attempt limit counts).
     pub(crate) in_round: u32,
-    pub(crate) head: RequestHead,
-    pub(crate) body: Bytes,
+    pub(crate) request: StoredRequest,
 }
 
 /// How an attempt ended.

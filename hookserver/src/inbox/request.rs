@@ -1,10 +1,15 @@
 //! A queued delivery's request as stored: method, path and query, headers and peer, then
 //! the body, in one blob. The secret and other credentials are never stored.
+//!
+//! The blob is written once, on the way in ([`StoredRequest::of`]); the file keeps it as it
+//! is, an attempt reads its body as a slice of it, and its head is decoded only when a
+//! handler asks for the request.
 
 use std::net::SocketAddr;
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
+use actix_web::web::Bytes;
 
 use crate::access::secret::{is_credential, without_secret};
 
@@ -18,8 +23,105 @@ pub(crate) struct RequestHead {
     pub(crate) peer: Option<SocketAddr>,
 }
 
+/// A delivery's request as stored: the blob, and where its body starts in it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredRequest {
+    blob: Bytes,
+    body_start: usize,
+}
+
+impl StoredRequest {
+    /// What is kept of a live request and its body, in the blob's form.
+    pub(crate) fn of(req: &actix_web::HttpRequest, body: &[u8]) -> Self {
+        let query = without_secret(req.query_string());
+        let mut blob = Vec::with_capacity(512 + body.len());
+        blob.extend_from_slice(req.method().as_str().as_bytes());
+        blob.push(b' ');
+        blob.extend_from_slice(req.path().as_bytes());
+        if !query.is_empty() {
+            blob.push(b'?');
+            blob.extend_from_slice(query.as_bytes());
+        }
+        blob.push(b' ');
+        match req.peer_addr() {
+            Some(peer) => write_peer(&mut blob, peer),
+            None => blob.push(b'-'),
+        }
+        blob.push(b'\n');
+        for (name, value) in req.headers() {
+            if !is_credential(name.as_str()) {
+                header_line(&mut blob, name, value);
+            }
+        }
+        blob.push(b'\n');
+        let body_start = blob.len();
+        blob.extend_from_slice(body);
+        StoredRequest {
+            blob: Bytes::from(blob),
+            body_start,
+        }
+    }
+
+    /// A blob read back from storage, checked whole (a damaged one is an error, never a
+    /// request half read).
+    pub(crate) fn from_blob(blob: Bytes) -> Result<Self, String> {
+        let (_, body) = RequestHead::decode(&blob)?;
+        let body_start = blob.len() - body.len();
+        Ok(StoredRequest { blob, body_start })
+    }
+
+    /// The blob, as stored.
+    pub(crate) fn blob(&self) -> &[u8] {
+        &self.blob
+    }
+
+    /// The body (a slice of the blob: no copy).
+    pub(crate) fn body(&self) -> Bytes {
+        self.blob.slice(self.body_start..)
+    }
+
+    /// The head, decoded.
+    pub(crate) fn head(&self) -> RequestHead {
+        RequestHead::decode(&self.blob[..self.body_start])
+            .map(|(head, _)| head)
+            .expect("a stored request is whole: written here, or checked when read back")
+    }
+
+    /// How many bytes it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.blob.len()
+    }
+}
+
+/// `peer` as `Display` writes it (an IPv4 one without `fmt`: the common case, and the
+/// slow part of writing a blob).
+fn write_peer(out: &mut Vec<u8>, peer: SocketAddr) {
+    match peer {
+        SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(_) => out.extend_from_slice(peer.to_string().as_bytes()),
+    }
+}
+
+/// `name: value\n`.
+fn header_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'\n');
+}
+
 impl RequestHead {
     /// What is kept of a live request.
+    #[cfg(test)]
     pub(crate) fn of(req: &actix_web::HttpRequest) -> Self {
         let query = without_secret(req.query_string());
         let uri = if query.is_empty() {
@@ -57,15 +159,13 @@ impl RequestHead {
 
     /// The blob: `METHOD URI PEER\n`, a `name: value\n` line per header, `\n`, the body.
     /// (A header value never holds a line break: `http` refuses one.)
+    #[cfg(test)]
     pub(crate) fn encode(&self, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + body.len());
         let peer = self.peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
         out.extend_from_slice(format!("{} {} {peer}\n", self.method, self.uri).as_bytes());
         for (name, value) in &self.headers {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.push(b'\n');
+            header_line(&mut out, name, value);
         }
         out.push(b'\n');
         out.extend_from_slice(body);
@@ -156,6 +256,17 @@ mod tests {
         );
         assert_eq!(pairs(&back), pairs(&head));
         assert_eq!(rest, body);
+        // Written straight from the live request: the same head (its headers in the live
+        // map's order), the same body.
+        let stored = StoredRequest::of(&req, body);
+        let stored = StoredRequest::from_blob(stored.blob.clone()).unwrap();
+        let live = stored.head();
+        assert_eq!(
+            (&live.method, &live.uri, live.peer),
+            (&back.method, &back.uri, back.peer)
+        );
+        assert_eq!(pairs(&live), pairs(&head));
+        assert_eq!(stored.body(), body);
         // The query is re-encoded without the secret (same values).
         assert_eq!(back.uri, "/webhooks/x?tag=a+b");
         assert!(back.headers.get("x-webhook-secret").is_none());
@@ -169,6 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_is_written_as_display_writes_it() {
+        for peer in [
+            "127.0.0.1:4000",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "[::1]:80",
+            "[fe80::1%2]:8080",
+        ] {
+            let peer: SocketAddr = peer.parse().unwrap();
+            let mut out = Vec::new();
+            write_peer(&mut out, peer);
+            assert_eq!(String::from_utf8(out).unwrap(), peer.to_string());
+        }
+    }
+
+    #[test]
     fn damaged_blobs_are_errors() {
         for blob in [
             &b""[..],
@@ -178,6 +305,7 @@ mod tests {
             b"POST /x -\na: b\n",
         ] {
             assert!(RequestHead::decode(blob).is_err(), "{blob:?}");
+            assert!(StoredRequest::from_blob(Bytes::copy_from_slice(blob)).is_err());
         }
         assert!(RequestHead::decode(b"POST /x -\n\n").is_ok());
     }

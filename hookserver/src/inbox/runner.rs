@@ -180,7 +180,7 @@ impl Queue {
                     webhook_id: job.webhook_id,
                     number,
                 };
-                let delivery = Delivery::stored(job.head, job.body, attempt);
+                let delivery = Delivery::stored(job.request, attempt);
                 let response = run_handler(endpoint, &delivery, self.handler_timeout).await;
                 self.judge(response, in_round).await
             }

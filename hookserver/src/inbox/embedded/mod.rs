@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{oneshot, Notify};
 
-use super::request::RequestHead;
+use super::request::StoredRequest;
 use super::{
     now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Job, Outcome, Refused,
     Settings, State, Store,
@@ -108,7 +108,7 @@ impl Schedule {
 }
 
 fn cached_size(arrival: &Arrival) -> usize {
-    arrival.body.len() + 512
+    arrival.request.len() + 512
 }
 
 /// The inboxes open in this process, by file: a relaunch (in a notebook, in a test)
@@ -192,13 +192,13 @@ impl Embedded {
             return Ok(None);
         };
         let record = record_of(id, record.value())?;
-        let (head, body) = RequestHead::decode(blob.value()).map_err(redb::Error::Corrupted)?;
+        let request = StoredRequest::from_blob(Bytes::copy_from_slice(blob.value()))
+            .map_err(redb::Error::Corrupted)?;
         Ok(Some(Arrival {
             endpoint: record.endpoint.into(),
             webhook_id: record.webhook_id,
             key: record.key,
-            head,
-            body: Bytes::copy_from_slice(body),
+            request,
         }))
     }
 }
@@ -317,8 +317,7 @@ impl Store for Embedded {
                     webhook_id: arrival.webhook_id,
                     attempt,
                     in_round,
-                    head: arrival.head,
-                    body: arrival.body,
+                    request: arrival.request,
                 })),
                 Ok(None) => {
                     // Discarded meanwhile.

@@ -176,8 +176,7 @@ impl Inner {
                     finished: 0,
                 };
                 t.status.insert(*id, status.row())?;
-                let blob = arrival.head.encode(&arrival.body);
-                t.requests.insert(*id, blob.as_slice())?;
+                t.requests.insert(*id, arrival.request.blob())?;
                 t.keys.insert(key.as_str(), (*id, now))?;
                 Effect::Accepted(Accepted::Queued(*id))
             }

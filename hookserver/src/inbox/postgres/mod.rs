@@ -21,7 +21,7 @@ use deadpool_postgres::Pool;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
-use super::request::RequestHead;
+use super::request::StoredRequest;
 use super::{
     Accepted, ActionError, Arrival, Counts, Entry, Failed, Job, Outcome, Refused, Settings, State,
     Store,
@@ -188,7 +188,7 @@ impl Store for Postgres {
                     return Ok(Err(waiting));
                 }
             }
-            let blob = arrival.head.encode(&arrival.body);
+            let blob = arrival.request.blob();
             let endpoint: &str = &arrival.endpoint;
             // The key and the delivery in one statement (one transaction): of two replicas
             // given the same key at once, one inserts and the other finds it.
@@ -340,15 +340,14 @@ impl Store for Postgres {
                         .await;
                         return Ok(None);
                     };
-                    match RequestHead::decode(&blob) {
-                        Ok((head, body)) => Ok(Some(Job {
+                    match StoredRequest::from_blob(Bytes::from(blob)) {
+                        Ok(request) => Ok(Some(Job {
                             id,
                             endpoint,
                             webhook_id,
                             attempt,
                             in_round,
-                            head,
-                            body: Bytes::copy_from_slice(body),
+                            request,
                         })),
                         Err(error) => {
                             self.finish(id, attempt, Outcome::Dead { error }).await;
