@@ -17,6 +17,7 @@ use crate::endpoint::delivery::Delivery;
 use crate::endpoint::queued::{Attempt, AttemptError, PermanentFailure};
 use crate::endpoint::run::run_handler;
 use crate::endpoint::{Table, WEBHOOKS_PREFIX};
+use crate::logging::{self, INBOX_TARGET};
 use crate::metrics::Metrics;
 
 /// The longest the runner sleeps without looking at the schedule.
@@ -193,14 +194,14 @@ impl Queue {
         self.metrics.attempt(&job.endpoint, counted);
         match &outcome {
             Outcome::Done => {
-                crate::logging::attempt_done(id, &job.endpoint, number);
+                logging::attempt_done(id, &job.endpoint, number);
             }
             Outcome::Retry { error, at } => {
                 let wait = at.saturating_sub(ms_of(SystemTime::now()));
-                tracing::warn!(target: "hookserver::inbox", id, endpoint = %job.endpoint, attempt = number, %error, retry_in_ms = wait, "attempt failed");
+                tracing::warn!(target: INBOX_TARGET, id, endpoint = %job.endpoint, attempt = number, %error, retry_in_ms = wait, "attempt failed");
             }
             Outcome::Dead { error } => {
-                tracing::error!(target: "hookserver::inbox", id, endpoint = %job.endpoint, attempt = number, %error, "delivery is a dead letter");
+                tracing::error!(target: INBOX_TARGET, id, endpoint = %job.endpoint, attempt = number, %error, "delivery is a dead letter");
             }
         }
         self.store.finish(id, number, outcome).await;

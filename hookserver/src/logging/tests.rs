@@ -62,20 +62,27 @@ fn without_time(log: &[u8]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_direct_line_is_what_the_full_format_writes() {
+/// What `log` writes through `tracing-subscriber`'s full format (colours off), each line
+/// without its timestamp. (Without hookserver's subscriber, the direct writers log `tracing`
+/// events.)
+fn full_format(log: impl FnOnce()) -> Vec<String> {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_ansi(false)
         .finish();
-    // Without hookserver's subscriber, `delivery` logs a `tracing` event.
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(subscriber, log);
+    let lines = without_time(&captured.0.lock().unwrap());
+    lines
+}
+
+#[test]
+fn the_direct_line_is_what_the_full_format_writes() {
+    let full = full_format(|| {
         for line in lines() {
             delivery(&line);
         }
     });
-    let full = without_time(&captured.0.lock().unwrap());
     let mut direct = Vec::new();
     for line in lines() {
         format_delivery(&mut direct, SystemTime::now(), &line);
@@ -95,17 +102,11 @@ fn the_direct_attempt_line_is_what_the_full_format_writes() {
         (1, "/webhooks/a", 1),
         (u64::MAX, "/webhooks/b-c_d", u32::MAX),
     ];
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let full = full_format(|| {
         for (id, endpoint, attempt) in attempts {
             attempt_done(id, endpoint, attempt);
         }
     });
-    let full = without_time(&captured.0.lock().unwrap());
     let mut direct = Vec::new();
     for (id, endpoint, attempt) in attempts {
         format_attempt_done(&mut direct, SystemTime::now(), id, endpoint, attempt);
