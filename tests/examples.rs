@@ -5,9 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use std::process::Command;
-
-use common::bot::{example_binary, Bot};
+use common::bot::{launch_error, Bot};
 use common::{fixtures, get, post};
 use hookserver::serde_json::{json, Value};
 
@@ -147,12 +145,7 @@ fn trigger_training_on_a_space() {
 
 #[test]
 fn a_bad_configuration_exits_with_an_error() {
-    let output = Command::new(example_binary("trigger_training"))
-        .env("HOOKSERVER_PORT", "eighty")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = launch_error("trigger_training", &[("HOOKSERVER_PORT", "eighty")]);
     assert!(
         stderr.contains("error: invalid configuration: HOOKSERVER_PORT"),
         "{stderr}"

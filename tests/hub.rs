@@ -514,13 +514,13 @@ fn a_main_bot_registers_from_the_environment_alone() {
     assert!(hub.webhooks().is_empty());
 
     // A mistake in the environment is an error before anything listens.
-    let out = std::process::Command::new(common::bot::example_binary("trigger_training"))
-        .env("HOOKSERVER_PORT", "0")
-        .env("HOOKSERVER_HUB_WATCH", "me/data")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = common::bot::launch_error(
+        "trigger_training",
+        &[
+            ("HOOKSERVER_PORT", "0"),
+            ("HOOKSERVER_HUB_WATCH", "me/data"),
+        ],
+    );
     assert!(
         stderr.contains("HOOKSERVER_HUB_WATCH must be KIND:NAME"),
         "{stderr}"

@@ -367,13 +367,11 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
             "its folder does not exist",
         ),
     ] {
-        let output = std::process::Command::new(common::bot::example_binary("queue_drill"))
-            .env("HOOKSERVER_PORT", "0")
-            .env("HOOKSERVER_INBOX", &file)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{file}: {stderr}");
+        let env = [
+            ("HOOKSERVER_PORT", "0"),
+            ("HOOKSERVER_INBOX", file.as_str()),
+        ];
+        let stderr = common::bot::launch_error("queue_drill", &env);
         assert!(stderr.contains("cannot open the inbox"), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
@@ -381,13 +379,11 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
     // A database that cannot be reached is an error of the launch too.
     let port = common::free_port();
     let unreachable = format!("postgres://bot:pw@127.0.0.1:{port}/hooks");
-    let output = std::process::Command::new(common::bot::example_binary("queue_drill"))
-        .env("HOOKSERVER_PORT", "0")
-        .env("HOOKSERVER_INBOX", &unreachable)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let env = [
+        ("HOOKSERVER_PORT", "0"),
+        ("HOOKSERVER_INBOX", unreachable.as_str()),
+    ];
+    let stderr = common::bot::launch_error("queue_drill", &env);
     assert!(
         stderr.contains("cannot open the inbox postgres://bot:***@127.0.0.1"),
         "{stderr}"

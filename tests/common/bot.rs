@@ -34,6 +34,18 @@ pub fn example_binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs the example with `env` where it must fail at launch: checks it exits with 1,
+/// and gives its standard error.
+pub fn launch_error(name: &str, env: &[(&str, &str)]) -> String {
+    let output = Command::new(example_binary(name))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+    stderr
+}
+
 use super::process::Guard;
 
 /// A running example and what it printed up to the instructions' last line. It runs in a

@@ -22,16 +22,22 @@ use crate::rejection::{json_error, Rejection};
 /// Generated code and [`Handler`](crate::Handler) implementations read their parameters
 /// from it.
 pub struct Delivery {
-    /// The actix-web request: the live one, or (for a queued attempt) built from `stored`
-    /// when first asked for: most handlers never need it.
-    request: OnceCell<actix_web::HttpRequest>,
-    stored: Option<StoredRequest>,
+    request: Request,
     pub(crate) body: Bytes,
     /// When the request arrived (a monotonic clock's reading).
     pub(crate) started: Instant,
     /// Which attempt of a queued delivery this is (`None` inline).
     pub(crate) attempt: Option<Attempt>,
     info: OnceCell<EventInfo>,
+}
+
+/// Where a delivery's actix-web request comes from.
+enum Request {
+    /// The live request.
+    Live(actix_web::HttpRequest),
+    /// A queued attempt's stored request, made an actix-web request when first asked for:
+    /// most handlers never need it.
+    Stored(StoredRequest, OnceCell<actix_web::HttpRequest>),
 }
 
 impl std::fmt::Debug for Delivery {
@@ -47,8 +53,7 @@ impl Delivery {
     /// A delivery whose request arrived at `started` (a monotonic clock's reading).
     pub(crate) fn new(request: actix_web::HttpRequest, body: Bytes, started: Instant) -> Self {
         Delivery {
-            request: OnceCell::from(request),
-            stored: None,
+            request: Request::Live(request),
             body,
             started,
             attempt: None,
@@ -59,9 +64,8 @@ impl Delivery {
     /// An attempt of a queued delivery, from what the inbox stored.
     pub(crate) fn stored(request: StoredRequest, attempt: Attempt) -> Self {
         Delivery {
-            request: OnceCell::new(),
             body: request.body(),
-            stored: Some(request),
+            request: Request::Stored(request, OnceCell::new()),
             started: Instant::now(),
             attempt: Some(attempt),
             info: OnceCell::new(),
@@ -89,10 +93,10 @@ impl Delivery {
     /// The actix-web request.
     #[must_use]
     pub fn request(&self) -> &actix_web::HttpRequest {
-        self.request.get_or_init(|| match &self.stored {
-            Some(stored) => stored.head().to_request(),
-            None => unreachable!("a live delivery is made with its request"),
-        })
+        match &self.request {
+            Request::Live(request) => request,
+            Request::Stored(stored, built) => built.get_or_init(|| stored.head().to_request()),
+        }
     }
 
     /// The whole body.
