@@ -1,6 +1,7 @@
 //! The embedded inbox: one redb file (crash-safe), written by one thread that commits
 //! every waiting write in one transaction (group commit: concurrent deliveries share an
-//! fsync), and a schedule in memory of what is due when.
+//! fsync, and their arrivals one write: see `tables`), and a schedule in memory of what is
+//! due when.
 //!
 //! `tables` is what the file holds (and how it is opened, checked and resumed); `writer`
 //! is the thread that writes it; this module is the [`Store`] the server calls.
@@ -9,7 +10,7 @@ mod tables;
 mod writer;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -27,12 +28,12 @@ use super::{
     now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Job, Outcome, Refused,
     Settings, State, Store,
 };
-use tables::{record_of, RECORDS, REQUESTS, STATUS};
+use tables::{delivery_of, DELIVERIES, REQUESTS};
 use writer::Op;
 
-/// The most request bytes kept in memory for deliveries waiting for their first attempt
-/// (the rest are read back from the file).
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The most request bytes of deliveries not yet written out kept in memory: past it, an
+/// arrival is written out at once (its request read back from the file when its turn comes).
+const UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
 /// redb's page cache (its default is 1 GiB).
 const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Why a running attempt ended when the process stopped during it.
@@ -67,9 +68,20 @@ struct Schedule {
     counts: Counts,
     /// Arrivals being stored now (they count towards the limit).
     reserved: usize,
-    /// Requests of deliveries waiting for their first attempt: no read back from the file.
-    cache: HashMap<u64, Arrival>,
-    cache_bytes: usize,
+    /// Deliveries stored only in `ARRIVALS` so far, with their requests: what the API shows
+    /// of them, and what an attempt reads, comes from here.
+    unwritten: BTreeMap<u64, Arc<Unwritten>>,
+    unwritten_bytes: usize,
+}
+
+/// A delivery not yet written out of its commit's `ARRIVALS` value.
+#[derive(Debug)]
+struct Unwritten {
+    arrival: Arrival,
+    /// When it was accepted (ms since the epoch).
+    received: u64,
+    /// The `ARRIVALS` value it is in.
+    batch: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,17 +109,18 @@ impl Schedule {
         if let Some(live) = self.live.remove(&id) {
             self.counts.remove(live.state);
         }
-        self.uncache(id);
+        self.written_out(id);
     }
 
-    fn uncache(&mut self, id: u64) -> Option<Arrival> {
-        let arrival = self.cache.remove(&id)?;
-        self.cache_bytes -= cached_size(&arrival);
-        Some(arrival)
+    /// A delivery has its own row now: its arrival leaves memory.
+    fn written_out(&mut self, id: u64) -> Option<Arc<Unwritten>> {
+        let unwritten = self.unwritten.remove(&id)?;
+        self.unwritten_bytes -= size_in_memory(&unwritten.arrival);
+        Some(unwritten)
     }
 }
 
-fn cached_size(arrival: &Arrival) -> usize {
+fn size_in_memory(arrival: &Arrival) -> usize {
     arrival.request.len() + 512
 }
 
@@ -180,26 +193,54 @@ impl Embedded {
         }
     }
 
-    /// A delivery's request, from memory or from the file.
-    fn request_of(&self, id: u64) -> Result<Option<Arrival>, redb::Error> {
-        if let Some(arrival) = lock(&self.inner.schedule).uncache(id) {
-            return Ok(Some(arrival));
+    /// A delivery's endpoint, `Webhook-Id` and request: from memory while it is not
+    /// written out (it leaves memory only once its row is committed), else from the file.
+    fn request_of(
+        &self,
+        id: u64,
+    ) -> Result<Option<(String, Option<String>, StoredRequest)>, redb::Error> {
+        let unwritten = lock(&self.inner.schedule).unwritten.get(&id).cloned();
+        if let Some(unwritten) = unwritten {
+            let arrival = &unwritten.arrival;
+            let parts = (
+                arrival.endpoint.to_string(),
+                arrival.webhook_id.clone(),
+                arrival.request.clone(),
+            );
+            return Ok(Some(parts));
         }
         let txn = self.inner.db()?.begin_read()?;
-        let records = txn.open_table(RECORDS)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
         let requests = txn.open_table(REQUESTS)?;
-        let (Some(record), Some(blob)) = (records.get(id)?, requests.get(id)?) else {
+        let (Some(row), Some(blob)) = (deliveries.get(id)?, requests.get(id)?) else {
             return Ok(None);
         };
-        let record = record_of(id, record.value())?;
+        let (_, record) = delivery_of(id, row.value())?;
         let request = StoredRequest::from_blob(Bytes::copy_from_slice(blob.value()))
             .map_err(redb::Error::Corrupted)?;
-        Ok(Some(Arrival {
-            endpoint: record.endpoint.into(),
-            webhook_id: record.webhook_id,
-            key: record.key,
-            request,
-        }))
+        Ok(Some((record.endpoint, record.webhook_id, request)))
+    }
+
+    /// The newest `limit` deliveries not yet written out, as the API shows them.
+    fn unwritten_entries(&self, limit: usize) -> Vec<Entry> {
+        let schedule = lock(&self.inner.schedule);
+        let newest = schedule.unwritten.iter().rev().take(limit);
+        newest
+            .map(|(&id, unwritten)| {
+                let live = schedule.live.get(&id);
+                Entry {
+                    id,
+                    endpoint: unwritten.arrival.endpoint.to_string(),
+                    webhook_id: unwritten.arrival.webhook_id.clone(),
+                    received: unwritten.received,
+                    state: live.map_or(State::Queued, |l| l.state),
+                    tries: live.map_or(0, |l| l.tries),
+                    errors: Vec::new(),
+                    next: unwritten.received,
+                    finished: None,
+                }
+            })
+            .collect()
     }
 }
 
@@ -311,13 +352,13 @@ impl Store for Embedded {
             };
             self.send(Op::Start { id });
             match self.request_of(id) {
-                Ok(Some(arrival)) => Ok(Some(Job {
+                Ok(Some((endpoint, webhook_id, request))) => Ok(Some(Job {
                     id,
-                    endpoint: arrival.endpoint.to_string(),
-                    webhook_id: arrival.webhook_id,
+                    endpoint,
+                    webhook_id,
                     attempt,
                     in_round,
-                    request: arrival.request,
+                    request,
                 })),
                 Ok(None) => {
                     // Discarded meanwhile.
@@ -394,6 +435,12 @@ impl Store for Embedded {
 
     fn list(&self, dead_only: bool, limit: usize) -> BoxFuture<'_, Result<Vec<Entry>, String>> {
         let read = || -> Result<Vec<Entry>, redb::Error> {
+            // Memory first: a delivery written out meanwhile is then in the file.
+            let unwritten = if dead_only {
+                Vec::new()
+            } else {
+                self.unwritten_entries(limit)
+            };
             let txn = self.inner.db()?.begin_read()?;
             let ids: Vec<u64> = if dead_only {
                 let mut ids: Vec<u64> = lock(&self.inner.schedule)
@@ -406,18 +453,22 @@ impl Store for Embedded {
                 ids.truncate(limit);
                 ids
             } else {
-                let statuses = txn.open_table(STATUS)?;
-                let newest = statuses.iter()?.rev().take(limit);
+                let deliveries = txn.open_table(DELIVERIES)?;
+                let newest = deliveries.iter()?.rev().take(limit);
                 newest
                     .map(|item| item.map(|(id, _)| id.value()))
                     .collect::<Result<_, _>>()?
             };
-            let mut found = Vec::with_capacity(ids.len());
+            let mut found = Vec::with_capacity(ids.len() + unwritten.len());
             for id in ids {
                 if let Some(entry) = self.inner.entry(&txn, id)? {
                     found.push(entry);
                 }
             }
+            found.extend(unwritten);
+            found.sort_by_key(|e| Reverse(e.id));
+            found.dedup_by_key(|e| e.id);
+            found.truncate(limit);
             Ok(found)
         };
         let listed = read().map_err(|err| err.to_string());

@@ -1,38 +1,59 @@
-//! What the inbox file holds: its tables, a delivery's record and status row, and how the
-//! file is checked at open and resumed after a stop.
+//! What the inbox file holds: its tables, a delivery's row, and how the file is checked at
+//! open and resumed after a stop.
+//!
+//! A delivery is acknowledged by one write: the commit's new deliveries go into one
+//! `ARRIVALS` value (one insert per fsync'd commit, however many it holds). A delivery gets
+//! a row of its own in `DELIVERIES` ("is written out") when its first attempt ends, or
+//! earlier when anything else happens to it; one done at its first attempt never has its
+//! request written twice. An `ARRIVALS` value is removed in the commit that writes out the
+//! last of its deliveries; at open, what is left of them is written out as queued.
 
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
 use redb::{ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 use super::{lock, Inner, Live, INTERRUPTED};
 use crate::inbox::{now_ms, Entry, Failed, State};
 
 /// What the file is: checked at open, so that another redb file is not taken for an inbox.
 pub(super) const META: TableDefinition<'_, &str, &str> = TableDefinition::new("hookserver_meta");
-/// Each delivery's [`Record`] (JSON), by id: written once.
-pub(super) const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
-/// Each delivery's status: state, attempts, round start, next due, finished (ms; 0: not).
-pub(super) const STATUS: TableDefinition<'_, u64, StatusRow> = TableDefinition::new("status");
+/// The deliveries each acknowledging commit stored, by the id of its first: removed once
+/// each has been written out.
+pub(super) const ARRIVALS: TableDefinition<'_, u64, Vec<ArrivalRow<'static>>> =
+    TableDefinition::new("arrivals");
+/// Each written-out delivery's record and status, by id.
+pub(super) const DELIVERIES: TableDefinition<'_, u64, DeliveryRow<'static>> =
+    TableDefinition::new("deliveries");
 /// Each failed attempt's end time and error, by (id, attempt number).
 pub(super) const ERRORS: TableDefinition<'_, (u64, u32), (u64, &str)> =
     TableDefinition::new("errors");
-/// Each delivery's request and body (see `request`), by id; dropped once done.
+/// The request and body (see `request`) of each written-out delivery not done, by id.
 pub(super) const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests");
 /// The dedupe keys: `endpoint\nkey` to the id accepted with it, and when.
 pub(super) const KEYS: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
-/// Done deliveries by (finish time, id): purged past the dedupe window.
-pub(super) const FINISHED: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("finished");
 
 pub(super) const FORMAT_KEY: &str = "format";
-pub(super) const FORMAT: &str = "hookserver-inbox/1";
+pub(super) const FORMAT: &str = "hookserver-inbox/2";
 
-pub(super) type StatusRow = (u8, u32, u32, u64, u64);
+/// A stored arrival: id, received (ms), endpoint, `Webhook-Id`, dedupe key, request blob.
+pub(super) type ArrivalRow<'a> = (u64, u64, &'a str, Option<&'a str>, &'a str, &'a [u8]);
+/// A delivery's row: state, tries, round, next due, finished (0: not), received, then its
+/// endpoint, `Webhook-Id` and dedupe key.
+pub(super) type DeliveryRow<'a> = (
+    u8,
+    u32,
+    u32,
+    u64,
+    u64,
+    u64,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
 
-/// What is kept of a delivery once, at its arrival.
-#[derive(Debug, Serialize, Deserialize)]
+/// What is kept of a delivery from its arrival on.
+#[derive(Debug, Clone)]
 pub(super) struct Record {
     pub(super) endpoint: String,
     pub(super) webhook_id: Option<String>,
@@ -40,7 +61,7 @@ pub(super) struct Record {
     pub(super) received: u64,
 }
 
-/// A delivery's status row.
+/// A delivery's status.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Status {
     pub(super) state: State,
@@ -52,48 +73,105 @@ pub(super) struct Status {
 }
 
 impl Status {
-    pub(super) fn row(self) -> StatusRow {
-        let state = match self.state {
-            State::Queued => 0,
-            State::Running => 1,
-            State::Retrying => 2,
-            State::Done => 3,
-            State::Dead => 4,
-        };
-        (state, self.tries, self.round, self.next, self.finished)
-    }
-
-    pub(super) fn of(
-        id: u64,
-        (state, tries, round, next, finished): StatusRow,
-    ) -> Result<Self, redb::Error> {
-        let state = match state {
-            0 => State::Queued,
-            1 => State::Running,
-            2 => State::Retrying,
-            3 => State::Done,
-            4 => State::Dead,
-            other => {
-                return Err(redb::Error::Corrupted(format!(
-                    "delivery {id} has an unknown state {other}"
-                )))
-            }
-        };
-        Ok(Status {
-            state,
-            tries,
-            round,
-            next,
-            finished,
-        })
+    /// A new delivery's.
+    pub(super) fn queued(now: u64) -> Self {
+        Status {
+            state: State::Queued,
+            tries: 0,
+            round: 0,
+            next: now,
+            finished: 0,
+        }
     }
 }
 
-pub(super) fn record_of(id: u64, bytes: &[u8]) -> Result<Record, redb::Error> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        redb::Error::Corrupted(format!("the record of delivery {id} is damaged: {err}"))
-    })
+/// A delivery's row with its parts borrowed from `record`.
+pub(super) fn row_of<'a>(status: Status, record: RecordRef<'a>) -> DeliveryRow<'a> {
+    (
+        code_of(status.state),
+        status.tries,
+        status.round,
+        status.next,
+        status.finished,
+        record.received,
+        record.endpoint,
+        record.webhook_id,
+        record.key,
+    )
 }
+
+/// A state as a row stores it.
+fn code_of(state: State) -> u8 {
+    match state {
+        State::Queued => 0,
+        State::Running => 1,
+        State::Retrying => 2,
+        State::Done => 3,
+        State::Dead => 4,
+    }
+}
+
+/// A record's parts, borrowed (from a [`Record`] or from an arrival in memory).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RecordRef<'a> {
+    pub(super) endpoint: &'a str,
+    pub(super) webhook_id: Option<&'a str>,
+    pub(super) key: &'a str,
+    pub(super) received: u64,
+}
+
+impl Record {
+    pub(super) fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            endpoint: &self.endpoint,
+            webhook_id: self.webhook_id.as_deref(),
+            key: &self.key,
+            received: self.received,
+        }
+    }
+
+    /// Its `KEYS` key.
+    pub(super) fn dedupe_key(&self) -> String {
+        dedupe_key(&self.endpoint, &self.key)
+    }
+}
+
+/// The `KEYS` key of an endpoint's dedupe key.
+pub(super) fn dedupe_key(endpoint: &str, key: &str) -> String {
+    format!("{endpoint}\n{key}")
+}
+
+/// A row read back: its status and record.
+pub(super) fn delivery_of(id: u64, row: DeliveryRow<'_>) -> Result<(Status, Record), redb::Error> {
+    let (state, tries, round, next, finished, received, endpoint, webhook_id, key) = row;
+    let state = match state {
+        0 => State::Queued,
+        1 => State::Running,
+        2 => State::Retrying,
+        3 => State::Done,
+        4 => State::Dead,
+        other => {
+            return Err(redb::Error::Corrupted(format!(
+                "delivery {id} has an unknown state {other}"
+            )))
+        }
+    };
+    let status = Status {
+        state,
+        tries,
+        round,
+        next,
+        finished,
+    };
+    let record = Record {
+        endpoint: endpoint.to_owned(),
+        webhook_id: webhook_id.map(str::to_owned),
+        key: key.to_owned(),
+        received,
+    };
+    Ok((status, record))
+}
+
 impl Inner {
     /// A new file becomes an inbox; an existing one must be one.
     pub(super) fn check_format(&self) -> Result<(), String> {
@@ -124,33 +202,32 @@ impl Inner {
                     meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(&e))?;
                 }
             }
-            txn.open_table(RECORDS).map_err(|e| fail(&e))?;
-            txn.open_table(STATUS).map_err(|e| fail(&e))?;
+            txn.open_table(ARRIVALS).map_err(|e| fail(&e))?;
+            txn.open_table(DELIVERIES).map_err(|e| fail(&e))?;
             txn.open_table(ERRORS).map_err(|e| fail(&e))?;
             txn.open_table(REQUESTS).map_err(|e| fail(&e))?;
             txn.open_table(KEYS).map_err(|e| fail(&e))?;
-            txn.open_table(FINISHED).map_err(|e| fail(&e))?;
         }
         txn.commit().map_err(|e| fail(&e))
     }
 
-    /// Reads every status: waiting deliveries are scheduled; one that was running when the
-    /// process stopped counts a failed attempt and runs again (or is dead, if that was its
-    /// last).
+    /// Writes out the arrivals left in `ARRIVALS` (as queued), then reads every status:
+    /// waiting deliveries are scheduled; one that was running when the process stopped
+    /// counts a failed attempt and runs again (or is dead, if that was its last).
     pub(super) fn resume(&self, attempts: u32) -> Result<(), redb::Error> {
         let now = now_ms();
         let txn = self.db()?.begin_write()?;
         {
-            let mut statuses = txn.open_table(STATUS)?;
-            let mut errors = txn.open_table(ERRORS)?;
+            let mut t = Tables::open(&txn)?;
+            t.write_out_arrivals()?;
             let mut interrupted = Vec::new();
             let mut schedule = lock(&self.schedule);
             let mut last = 0;
-            for item in statuses.iter()? {
+            for item in t.deliveries.iter()? {
                 let (id, row) = item?;
                 let id = id.value();
                 last = id;
-                let mut status = Status::of(id, row.value())?;
+                let (mut status, record) = delivery_of(id, row.value())?;
                 if status.state == State::Running {
                     status.state = if status.tries.saturating_sub(status.round) >= attempts {
                         status.finished = now;
@@ -159,7 +236,7 @@ impl Inner {
                         status.next = now;
                         State::Retrying
                     };
-                    interrupted.push((id, status));
+                    interrupted.push((id, status, record));
                 }
                 schedule.counts.add(status.state);
                 if status.state != State::Done {
@@ -174,9 +251,9 @@ impl Inner {
                     schedule.due.push(Reverse((status.next, id)));
                 }
             }
-            for (id, status) in interrupted {
-                statuses.insert(id, status.row())?;
-                errors.insert((id, status.tries), (now, INTERRUPTED))?;
+            for (id, status, record) in interrupted {
+                t.deliveries.insert(id, row_of(status, record.as_ref()))?;
+                t.errors.insert((id, status.tries), (now, INTERRUPTED))?;
             }
             self.next_id.store(last + 1, Ordering::SeqCst);
         }
@@ -184,20 +261,18 @@ impl Inner {
         Ok(())
     }
 
-    /// One delivery as the API shows it.
+    /// One written-out delivery as the API shows it.
     pub(super) fn entry(
         &self,
         txn: &redb::ReadTransaction,
         id: u64,
     ) -> Result<Option<Entry>, redb::Error> {
-        let records = txn.open_table(RECORDS)?;
-        let statuses = txn.open_table(STATUS)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
         let errors = txn.open_table(ERRORS)?;
-        let (Some(record), Some(status)) = (records.get(id)?, statuses.get(id)?) else {
+        let Some(row) = deliveries.get(id)? else {
             return Ok(None);
         };
-        let record = record_of(id, record.value())?;
-        let status = Status::of(id, status.value())?;
+        let (status, record) = delivery_of(id, row.value())?;
         let mut failed = Vec::new();
         for item in errors.range((id, 0)..=(id, u32::MAX))? {
             let (key, value) = item?;
@@ -222,40 +297,98 @@ impl Inner {
     }
 }
 
+/// The tables a write opens.
 pub(super) struct Tables<'t> {
-    pub(super) records: redb::Table<'t, u64, &'static [u8]>,
-    pub(super) status: redb::Table<'t, u64, StatusRow>,
+    pub(super) arrivals: redb::Table<'t, u64, Vec<ArrivalRow<'static>>>,
+    pub(super) deliveries: redb::Table<'t, u64, DeliveryRow<'static>>,
     pub(super) errors: redb::Table<'t, (u64, u32), (u64, &'static str)>,
     pub(super) requests: redb::Table<'t, u64, &'static [u8]>,
     pub(super) keys: redb::Table<'t, &'static str, (u64, u64)>,
-    pub(super) finished: redb::Table<'t, (u64, u64), ()>,
 }
 
-impl Tables<'_> {
-    pub(super) fn status(&self, id: u64) -> Result<Option<Status>, redb::Error> {
-        match self.status.get(id)? {
-            Some(row) => Ok(Some(Status::of(id, row.value())?)),
+impl<'t> Tables<'t> {
+    pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::Error> {
+        Ok(Tables {
+            arrivals: txn.open_table(ARRIVALS)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            errors: txn.open_table(ERRORS)?,
+            requests: txn.open_table(REQUESTS)?,
+            keys: txn.open_table(KEYS)?,
+        })
+    }
+
+    pub(super) fn delivery(&self, id: u64) -> Result<Option<(Status, Record)>, redb::Error> {
+        match self.deliveries.get(id)? {
+            Some(row) => Ok(Some(delivery_of(id, row.value())?)),
             None => Ok(None),
         }
     }
 
-    /// Removes a delivery, its errors and its key (when the key still names it).
-    pub(super) fn forget(&mut self, id: u64, status: Status) -> Result<(), redb::Error> {
-        if let Some(record) = self.records.remove(id)? {
-            let record = record_of(id, record.value())?;
-            let key = format!("{}\n{}", record.endpoint, record.key);
-            let current = self.keys.get(key.as_str())?.map(|v| v.value().0);
-            if current == Some(id) {
-                self.keys.remove(key.as_str())?;
+    pub(super) fn set_status(
+        &mut self,
+        id: u64,
+        status: Status,
+        record: &Record,
+    ) -> Result<(), redb::Error> {
+        self.deliveries
+            .insert(id, row_of(status, record.as_ref()))?;
+        Ok(())
+    }
+
+    /// Gives each arrival still in `ARRIVALS` its own row (queued) and request.
+    fn write_out_arrivals(&mut self) -> Result<(), redb::Error> {
+        let mut left = Vec::new();
+        for item in self.arrivals.iter()? {
+            let (batch, rows) = item?;
+            left.push(batch.value());
+            for (id, received, endpoint, webhook_id, key, blob) in rows.value() {
+                if self.deliveries.get(id)?.is_some() {
+                    continue;
+                }
+                let record = RecordRef {
+                    endpoint,
+                    webhook_id,
+                    key,
+                    received,
+                };
+                self.deliveries
+                    .insert(id, row_of(Status::queued(received), record))?;
+                self.requests.insert(id, blob)?;
             }
         }
-        self.status.remove(id)?;
+        for batch in left {
+            self.arrivals.remove(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a written-out delivery, its errors and its key (when the key still names it).
+    pub(super) fn forget(&mut self, id: u64, record: &Record) -> Result<(), redb::Error> {
+        let key = record.dedupe_key();
+        let current = self.keys.get(key.as_str())?.map(|v| v.value().0);
+        if current == Some(id) {
+            self.keys.remove(key.as_str())?;
+        }
+        self.deliveries.remove(id)?;
         self.requests.remove(id)?;
         self.errors
             .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
-        if status.finished > 0 {
-            self.finished.remove((status.finished, id))?;
-        }
         Ok(())
+    }
+
+    /// Done deliveries received before `cutoff` (in id order, which is arrival order).
+    pub(super) fn done_before(&self, cutoff: u64) -> Result<Vec<u64>, redb::Error> {
+        let mut old = Vec::new();
+        for item in self.deliveries.iter()? {
+            let (id, row) = item?;
+            let (state, _, _, _, _, received, ..) = row.value();
+            if received >= cutoff {
+                break;
+            }
+            if state == code_of(State::Done) {
+                old.push(id.value());
+            }
+        }
+        Ok(old)
     }
 }

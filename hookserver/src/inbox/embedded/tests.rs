@@ -193,3 +193,85 @@ fn a_file_of_another_format_is_refused_with_what_to_do() {
         "{err}"
     );
 }
+
+/// The ids with a row in `table` of the file (opened alone).
+fn ids_in<V: redb::Value + 'static>(
+    file: &TempFile,
+    table: redb::TableDefinition<'_, u64, V>,
+) -> Vec<u64> {
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(table).unwrap();
+    let ids = table
+        .iter()
+        .unwrap()
+        .map(|item| item.unwrap().0.value())
+        .collect();
+    ids
+}
+
+#[test]
+fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
+    use super::tables::{ARRIVALS, DELIVERIES, REQUESTS};
+    let file = TempFile::new("arrivals");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let accepted = futures_util::future::join_all([
+            store.accept(arrival("w1", "{\"n\":1}")),
+            store.accept(arrival("w2", "{\"n\":2}")),
+            store.accept(arrival("w3", "{\"n\":3}")),
+        ])
+        .await;
+        assert!(accepted
+            .iter()
+            .all(|a| matches!(a, Ok(Accepted::Queued(_)))));
+        // Not written out yet, yet listed (from memory).
+        let listed = store.list(false, 10).await.unwrap();
+        let shown: Vec<_> = listed.iter().map(|e| (e.id, e.state)).collect();
+        assert_eq!(
+            shown,
+            [(3, State::Queued), (2, State::Queued), (1, State::Queued)]
+        );
+        assert_eq!(listed[0].webhook_id.as_deref(), Some("w3"));
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        claim(&store, 2).await;
+        let error = Outcome::Retry {
+            error: "later".to_owned(),
+            at: now_ms() + 60_000,
+        };
+        store.finish(2, 1, error).await;
+        drop(store);
+    });
+    // 1 is done without its request ever written again; 2 waits with its request; 3 is
+    // only in its commit's arrivals.
+    assert_eq!(ids_in(&file, DELIVERIES), [1, 2]);
+    assert_eq!(ids_in(&file, REQUESTS), [2]);
+    assert!(!ids_in(&file, ARRIVALS).is_empty());
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.done, counts.retrying, counts.queued), (1, 1, 1));
+        let third = claim(&store, 3).await;
+        assert_eq!(&third.request.body()[..], b"{\"n\":3}");
+        assert_eq!(third.webhook_id.as_deref(), Some("w3"));
+        // A duplicate of a delivery written out at open is still one.
+        assert_eq!(
+            store.accept(arrival("w3", "{}")).await,
+            Ok(Accepted::Duplicate(3))
+        );
+        // A commit's arrivals leave with the last of them written out.
+        // (The duplicate took id 4.)
+        assert_eq!(
+            store.accept(arrival("w5", "{}")).await,
+            Ok(Accepted::Queued(5))
+        );
+        claim(&store, 5).await;
+        store.finish(5, 1, Outcome::Done).await;
+        drop(store);
+    });
+    assert!(ids_in(&file, ARRIVALS).is_empty());
+    assert_eq!(ids_in(&file, DELIVERIES), [1, 2, 3, 5]);
+    assert_eq!(ids_in(&file, REQUESTS), [2, 3]);
+}

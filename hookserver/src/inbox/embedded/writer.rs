@@ -1,16 +1,19 @@
 //! The writer thread: every waiting write in one transaction, committed once (one fsync
 //! when the batch acknowledges something), then each answered and the schedule updated.
+//!
+//! The commit's new deliveries are stored as one `ARRIVALS` value; each is written out to a
+//! row of its own by the first write that concerns it (see `tables`).
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
-use std::sync::mpsc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
 
 use redb::{Durability, ReadableTable};
 use tokio::sync::oneshot;
 
-use super::tables::{Record, Status, Tables, ERRORS, FINISHED, KEYS, RECORDS, REQUESTS, STATUS};
-use super::{cached_size, lock, Inner, Live, CACHE_BYTES};
+use super::tables::{dedupe_key, row_of, ArrivalRow, RecordRef, Status, Tables};
+use super::{lock, size_in_memory, Inner, Live, Unwritten, UNWRITTEN_BYTES};
 use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, State};
 
 /// The most writes one transaction takes.
@@ -50,6 +53,18 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// The delivery it concerns, once stored.
+    fn delivery(&self) -> Option<u64> {
+        match self {
+            Op::Start { id }
+            | Op::Finish { id, .. }
+            | Op::Release { id }
+            | Op::Retry { id, .. }
+            | Op::Discard { id, .. } => Some(*id),
+            Op::Accept { .. } | Op::Purge => None,
+        }
+    }
+
     /// Whether committing it acknowledges something to someone: then it is fsync'd.
     pub(super) fn acknowledges(&self) -> bool {
         matches!(
@@ -74,18 +89,68 @@ fn drop_covered_starts(batch: &mut Vec<Op>) {
     }
 }
 
+/// An arrival's record, borrowed.
+fn record_of(arrival: &Arrival, received: u64) -> RecordRef<'_> {
+    RecordRef {
+        endpoint: &arrival.endpoint,
+        webhook_id: arrival.webhook_id.as_deref(),
+        key: &arrival.key,
+        received,
+    }
+}
+
 /// What an applied write changes in memory once committed.
 enum Effect {
     None,
-    Accepted(Accepted),
+    /// An arrival stored (or found a duplicate); when stored in this commit's `ARRIVALS`
+    /// value only, when it was received and the value's key.
+    Accepted(Accepted, Option<(u64, u64)>),
     Retried,
     Discarded(State),
     Purged(usize),
     Refused(ActionError),
 }
 
+/// The writer's own count of each `ARRIVALS` value's deliveries not yet written out: the
+/// value is removed with the last.
+#[derive(Debug, Default)]
+struct Batches(HashMap<u64, u32>);
+
+/// What one transaction changes besides its effects: its arrivals and what it wrote out.
+#[derive(Default)]
+struct Staged<'b> {
+    /// This commit's arrivals kept unwritten, and the id of the first (their batch's key).
+    arrivals: Vec<ArrivalRow<'b>>,
+    batch: u64,
+    /// Their request bytes (towards `UNWRITTEN_BYTES`).
+    bytes: usize,
+    out: WrittenOut,
+}
+
+/// The deliveries a transaction wrote out, and how many of each batch.
+#[derive(Default)]
+struct WrittenOut {
+    ids: HashSet<u64>,
+    per_batch: HashMap<u64, u32>,
+}
+
+impl Batches {
+    /// Counts a committed transaction's written-out deliveries off their batches.
+    fn written_out(&mut self, per_batch: HashMap<u64, u32>) {
+        for (batch, count) in per_batch {
+            if let Some(left) = self.0.get_mut(&batch) {
+                *left = left.saturating_sub(count);
+                if *left == 0 {
+                    self.0.remove(&batch);
+                }
+            }
+        }
+    }
+}
+
 impl Inner {
     pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>) {
+        let mut batches = Batches::default();
         let mut last_purge = SystemTime::now();
         let mut unsynced = 0;
         loop {
@@ -108,39 +173,43 @@ impl Inner {
             drop_covered_starts(&mut batch);
             let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::acknowledges);
             unsynced = if sync { 0 } else { unsynced + 1 };
-            self.commit(batch, sync);
+            self.commit(batch, sync, &mut batches);
         }
     }
 
     /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`),
     /// then answers each and updates the schedule.
-    fn commit(&self, batch: Vec<Op>, sync: bool) {
-        let applied = (|| -> Result<Vec<Effect>, redb::Error> {
+    fn commit(&self, batch: Vec<Op>, sync: bool, batches: &mut Batches) {
+        let applied = (|| -> Result<(Vec<Effect>, WrittenOut), redb::Error> {
             let mut txn = self.db()?.begin_write()?;
             if !sync {
                 txn.set_durability(Durability::None)
                     .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
             }
             let mut effects = Vec::with_capacity(batch.len());
+            let mut staged = Staged::default();
             {
-                let mut tables = Tables {
-                    records: txn.open_table(RECORDS)?,
-                    status: txn.open_table(STATUS)?,
-                    errors: txn.open_table(ERRORS)?,
-                    requests: txn.open_table(REQUESTS)?,
-                    keys: txn.open_table(KEYS)?,
-                    finished: txn.open_table(FINISHED)?,
-                };
+                let mut tables = Tables::open(&txn)?;
                 let now = now_ms();
                 for op in &batch {
-                    effects.push(self.apply(&mut tables, op, now)?);
+                    effects.push(self.apply(&mut tables, &mut staged, batches, op, now)?);
+                }
+                if !staged.arrivals.is_empty() {
+                    tables.arrivals.insert(staged.batch, &staged.arrivals)?;
                 }
             }
             txn.commit()?;
-            Ok(effects)
+            Ok((effects, staged.out))
         })();
         match applied {
-            Ok(effects) => self.committed(batch, effects),
+            Ok((effects, out)) => {
+                self.committed(batch, effects, batches);
+                let mut schedule = lock(&self.schedule);
+                for id in out.ids {
+                    schedule.written_out(id);
+                }
+                batches.written_out(out.per_batch);
+            }
             Err(err) => {
                 self.failed(batch, &err);
                 if matches!(err, redb::Error::PreviousIo | redb::Error::Io(_)) {
@@ -150,41 +219,59 @@ impl Inner {
         }
     }
 
-    fn apply(&self, t: &mut Tables<'_>, op: &Op, now: u64) -> Result<Effect, redb::Error> {
+    /// Applies one write; a delivery not yet written out is written out first.
+    fn apply<'b>(
+        &self,
+        t: &mut Tables<'_>,
+        staged: &mut Staged<'b>,
+        batches: &Batches,
+        op: &'b Op,
+        now: u64,
+    ) -> Result<Effect, redb::Error> {
+        if let Some(id) = op.delivery() {
+            if self.write_out(t, staged, batches, op, id, now)? {
+                return Ok(Effect::None);
+            }
+        }
         Ok(match op {
             Op::Accept { id, arrival, .. } => {
-                let key = format!("{}\n{}", arrival.endpoint, arrival.key);
+                let key = dedupe_key(&arrival.endpoint, &arrival.key);
                 let first = t.keys.get(key.as_str())?.map(|v| v.value());
                 if let Some((first, received)) = first {
                     if now.saturating_sub(received) < self.window_ms {
-                        return Ok(Effect::Accepted(Accepted::Duplicate(first)));
+                        return Ok(Effect::Accepted(Accepted::Duplicate(first), None));
                     }
                 }
-                let record = Record {
-                    endpoint: arrival.endpoint.to_string(),
-                    webhook_id: arrival.webhook_id.clone(),
-                    key: arrival.key.clone(),
-                    received: now,
-                };
-                let record = serde_json::to_vec(&record).expect("a record serializes");
-                t.records.insert(*id, record.as_slice())?;
-                let status = Status {
-                    state: State::Queued,
-                    tries: 0,
-                    round: 0,
-                    next: now,
-                    finished: 0,
-                };
-                t.status.insert(*id, status.row())?;
-                t.requests.insert(*id, arrival.request.blob())?;
                 t.keys.insert(key.as_str(), (*id, now))?;
-                Effect::Accepted(Accepted::Queued(*id))
+                let size = size_in_memory(arrival);
+                let in_memory = lock(&self.schedule).unwritten_bytes + staged.bytes;
+                if in_memory + size <= UNWRITTEN_BYTES {
+                    if staged.arrivals.is_empty() {
+                        staged.batch = *id;
+                    }
+                    staged.bytes += size;
+                    staged.arrivals.push((
+                        *id,
+                        now,
+                        &arrival.endpoint,
+                        arrival.webhook_id.as_deref(),
+                        &arrival.key,
+                        arrival.request.blob(),
+                    ));
+                    Effect::Accepted(Accepted::Queued(*id), Some((now, staged.batch)))
+                } else {
+                    let record = record_of(arrival, now);
+                    t.deliveries
+                        .insert(*id, row_of(Status::queued(now), record))?;
+                    t.requests.insert(*id, arrival.request.blob())?;
+                    Effect::Accepted(Accepted::Queued(*id), None)
+                }
             }
             Op::Start { id } => {
-                if let Some(mut status) = t.status(*id)? {
+                if let Some((mut status, record)) = t.delivery(*id)? {
                     status.state = State::Running;
                     status.tries += 1;
-                    t.status.insert(*id, status.row())?;
+                    t.set_status(*id, status, &record)?;
                 }
                 Effect::None
             }
@@ -193,15 +280,14 @@ impl Inner {
                 number,
                 outcome,
             } => {
-                if let Some(mut status) = t.status(*id)? {
+                if let Some((mut status, record)) = t.delivery(*id)? {
                     status.tries = status.tries.max(*number);
                     match outcome {
                         Outcome::Done => {
                             status.state = State::Done;
                             status.finished = now;
-                            // Only the record stays, for dedupe and the dashboard.
+                            // Only the row stays, for dedupe and the dashboard.
                             t.requests.remove(*id)?;
-                            t.finished.insert((now, *id), ())?;
                         }
                         Outcome::Retry { error, at } => {
                             status.state = State::Retrying;
@@ -214,12 +300,12 @@ impl Inner {
                             t.errors.insert((*id, *number), (now, error.as_str()))?;
                         }
                     }
-                    t.status.insert(*id, status.row())?;
+                    t.set_status(*id, status, &record)?;
                 }
                 Effect::None
             }
             Op::Release { id } => {
-                if let Some(mut status) = t.status(*id)? {
+                if let Some((mut status, record)) = t.delivery(*id)? {
                     status.tries = status.tries.saturating_sub(1);
                     status.state = if status.tries == 0 {
                         State::Queued
@@ -227,49 +313,44 @@ impl Inner {
                         State::Retrying
                     };
                     status.next = now;
-                    t.status.insert(*id, status.row())?;
+                    t.set_status(*id, status, &record)?;
                 }
                 Effect::None
             }
-            Op::Retry { id, .. } => match t.status(*id)? {
+            Op::Retry { id, .. } => match t.delivery(*id)? {
                 None => Effect::Refused(ActionError::NotFound(*id)),
-                Some(status) if status.state != State::Dead => Effect::Refused(
+                Some((status, _)) if status.state != State::Dead => Effect::Refused(
                     ActionError::Conflict(*id, status.state, "only a dead letter is retried"),
                 ),
-                Some(mut status) => {
+                Some((mut status, record)) => {
                     status.state = State::Queued;
                     status.next = now;
                     status.finished = 0;
                     status.round = status.tries;
-                    t.status.insert(*id, status.row())?;
+                    t.set_status(*id, status, &record)?;
                     Effect::Retried
                 }
             },
-            Op::Discard { id, .. } => match t.status(*id)? {
+            Op::Discard { id, .. } => match t.delivery(*id)? {
                 None => Effect::Refused(ActionError::NotFound(*id)),
-                Some(status) if status.state == State::Running => {
+                Some((status, _)) if status.state == State::Running => {
                     Effect::Refused(ActionError::Conflict(
                         *id,
                         status.state,
                         "an attempt is running; discard it after",
                     ))
                 }
-                Some(status) => {
-                    t.forget(*id, status)?;
+                Some((status, record)) => {
+                    t.forget(*id, &record)?;
                     Effect::Discarded(status.state)
                 }
             },
             Op::Purge => {
-                let cutoff = now.saturating_sub(self.window_ms);
-                let old: Vec<u64> = t
-                    .finished
-                    .range(..(cutoff, 0))?
-                    .map(|item| item.map(|(k, _)| k.value().1))
-                    .collect::<Result<_, _>>()?;
+                let old = t.done_before(now.saturating_sub(self.window_ms))?;
                 let mut purged = 0;
                 for id in old {
-                    if let Some(status) = t.status(id)? {
-                        t.forget(id, status)?;
+                    if let Some((_, record)) = t.delivery(id)? {
+                        t.forget(id, &record)?;
                         purged += 1;
                     }
                 }
@@ -278,12 +359,60 @@ impl Inner {
         })
     }
 
-    fn committed(&self, batch: Vec<Op>, effects: Vec<Effect>) {
+    /// Gives a delivery not yet written out its own row, in this transaction: done (when
+    /// `op` is its first attempt's success: its request is never written again; returns
+    /// true, nothing is left to apply) or queued with its request, for `op` to apply to.
+    fn write_out(
+        &self,
+        t: &mut Tables<'_>,
+        staged: &mut Staged<'_>,
+        batches: &Batches,
+        op: &Op,
+        id: u64,
+        now: u64,
+    ) -> Result<bool, redb::Error> {
+        if staged.out.ids.contains(&id) {
+            return Ok(false);
+        }
+        let Some(unwritten) = lock(&self.schedule).unwritten.get(&id).map(Arc::clone) else {
+            return Ok(false);
+        };
+        staged.out.ids.insert(id);
+        let written = staged.out.per_batch.entry(unwritten.batch).or_default();
+        *written += 1;
+        let left = batches.0.get(&unwritten.batch).copied().unwrap_or(0);
+        if left <= *written {
+            t.arrivals.remove(unwritten.batch)?;
+        }
+        let record = record_of(&unwritten.arrival, unwritten.received);
+        if let Op::Finish {
+            number,
+            outcome: Outcome::Done,
+            ..
+        } = op
+        {
+            let status = Status {
+                state: State::Done,
+                tries: *number,
+                round: 0,
+                next: unwritten.received,
+                finished: now,
+            };
+            t.deliveries.insert(id, row_of(status, record))?;
+            return Ok(true);
+        }
+        t.deliveries
+            .insert(id, row_of(Status::queued(unwritten.received), record))?;
+        t.requests.insert(id, unwritten.arrival.request.blob())?;
+        Ok(false)
+    }
+
+    fn committed(&self, batch: Vec<Op>, effects: Vec<Effect>, batches: &mut Batches) {
         let now = now_ms();
         let mut woke = false;
         for (op, effect) in batch.into_iter().zip(effects) {
             match (op, effect) {
-                (Op::Accept { id, arrival, reply }, Effect::Accepted(accepted)) => {
+                (Op::Accept { id, arrival, reply }, Effect::Accepted(accepted, unwritten)) => {
                     {
                         let mut schedule = lock(&self.schedule);
                         schedule.reserved -= 1;
@@ -296,12 +425,17 @@ impl Inner {
                             schedule.live.insert(id, live);
                             schedule.counts.add(State::Queued);
                             schedule.due.push(Reverse((now, id)));
-                            let size = cached_size(&arrival);
-                            if schedule.cache_bytes + size <= CACHE_BYTES {
-                                schedule.cache_bytes += size;
-                                schedule.cache.insert(id, arrival);
-                            }
                             woke = true;
+                        }
+                        if let Some((received, batch)) = unwritten {
+                            *batches.0.entry(batch).or_default() += 1;
+                            schedule.unwritten_bytes += size_in_memory(&arrival);
+                            let unwritten = Unwritten {
+                                arrival,
+                                received,
+                                batch,
+                            };
+                            schedule.unwritten.insert(id, Arc::new(unwritten));
                         }
                     }
                     let _ = reply.send(Ok(accepted));
