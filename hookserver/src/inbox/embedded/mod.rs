@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::web::Bytes;
 use futures_util::future::BoxFuture;
@@ -125,22 +125,32 @@ fn size_in_memory(arrival: &Arrival) -> usize {
 }
 
 /// The inboxes open in this process, by file: a relaunch (in a notebook, in a test)
-/// reuses the open one instead of failing on redb's lock.
+/// reuses the open one instead of failing on redb's lock. A store leaves it once its file
+/// is closed, so an open of a file whose last store is still closing waits for it.
 static OPEN: Mutex<Vec<(PathBuf, Weak<Embedded>)>> = Mutex::new(Vec::new());
+/// How long an open waits for the previous store of the same file to close.
+const CLOSING_WAIT: Duration = Duration::from_secs(10);
 
 impl Embedded {
     /// Opens or creates the file; resumes what was not done when it was last closed.
     pub(crate) fn open(file: &std::path::Path, settings: &Settings) -> Result<Arc<Self>, String> {
         let path = std::path::absolute(file).map_err(|err| err.to_string())?;
-        let mut open = lock(&OPEN);
-        open.retain(|(_, weak)| weak.strong_count() > 0);
-        if let Some(store) = open
-            .iter()
-            .find(|(p, _)| *p == path)
-            .and_then(|(_, weak)| weak.upgrade())
-        {
-            return Ok(store);
-        }
+        let closing_until = Instant::now() + CLOSING_WAIT;
+        let mut open = loop {
+            let open = lock(&OPEN);
+            let Some((_, weak)) = open.iter().find(|(p, _)| *p == path) else {
+                break open;
+            };
+            if let Some(store) = weak.upgrade() {
+                return Ok(store);
+            }
+            if Instant::now() >= closing_until {
+                break open;
+            }
+            // Its last store is closing (on another thread): wait for the file.
+            drop(open);
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let db = open_file(&path).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 "another process has it open (one process serves an inbox file)".to_owned()
@@ -178,6 +188,7 @@ impl Embedded {
             .spawn(move || writer_inner.write_loop(&rx))
             .map_err(|err| err.to_string())?;
         let _ = tx.send(Op::Purge);
+        open.retain(|(p, _)| *p != path);
         let store = Arc::new(Embedded {
             inner,
             writes: Mutex::new(Some(tx)),
@@ -245,12 +256,20 @@ impl Embedded {
 }
 
 impl Drop for Embedded {
-    /// Lets the writer commit what is waiting, then closes the file.
+    /// Lets the writer commit what is waiting, closes the file, then leaves `OPEN`.
     fn drop(&mut self) {
         lock(&self.writes).take();
         if let Some(writer) = lock(&self.writer).take() {
             let _ = writer.join();
         }
+        // (A reader that holds the database now closes it when done.)
+        self.inner
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let this: *const Embedded = self;
+        lock(&OPEN).retain(|(_, weak)| weak.as_ptr() != this);
     }
 }
 

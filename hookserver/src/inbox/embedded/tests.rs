@@ -275,3 +275,27 @@ fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
     assert_eq!(ids_in(&file, DELIVERIES), [1, 2, 3, 5]);
     assert_eq!(ids_in(&file, REQUESTS), [2, 3]);
 }
+
+#[test]
+fn an_open_waits_for_the_last_store_of_its_file_to_close() {
+    let file = TempFile::new("closing");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    for round in 0..5 {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let weak = Arc::downgrade(&store);
+        run(async {
+            let accepted = store.accept(arrival(&format!("c{round}"), "{}")).await;
+            assert!(matches!(accepted, Ok(Accepted::Queued(_))));
+        });
+        // The last store goes on another thread (as a stopped server's runner drops it);
+        // an open from here as soon as it is no longer usable must wait for the file.
+        let closing = std::thread::spawn(move || drop(store));
+        while weak.strong_count() > 0 {
+            std::hint::spin_loop();
+        }
+        let reopened = Embedded::open(&file.0, &settings);
+        assert!(reopened.is_ok(), "round {round}: {:?}", reopened.err());
+        closing.join().unwrap();
+        drop(reopened);
+    }
+}
