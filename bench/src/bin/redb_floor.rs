@@ -9,6 +9,10 @@
 //! removed (as the inbox drops a done delivery's request). Prints the CPU (user + system,
 //! this process) per delivery and per commit, and the wall time per delivery.
 //!
+//! Then the inbox's own layout (format 2): per commit, the new deliveries in one
+//! `arrivals` value and a dedupe key each; each delivery of the commit two before written
+//! out as a done row (no request) and that commit's value removed.
+//!
 //! Usage: `cargo run --release -p hookserver-bench --bin redb_floor -- [FILE]`
 //! (default `target/redb_floor.redb`, removed at the end).
 
@@ -20,6 +24,23 @@ const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests
 const STATUS: TableDefinition<'_, u64, (u8, u32, u64)> = TableDefinition::new("status");
 const KEYS: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
 const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
+
+/// The inbox's tables of format 2 (`hookserver/src/inbox/embedded/tables.rs`).
+type ArrivalRow<'a> = (u64, u64, &'a str, Option<&'a str>, &'a str, &'a [u8]);
+type DeliveryRow<'a> = (
+    u8,
+    u32,
+    u32,
+    u64,
+    u64,
+    u64,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+const ARRIVALS: TableDefinition<'_, u64, Vec<ArrivalRow<'static>>> =
+    TableDefinition::new("arrivals");
+const ROWS: TableDefinition<'_, u64, DeliveryRow<'static>> = TableDefinition::new("deliveries");
 
 const DELIVERIES: u64 = 100_000;
 /// The bench payload's size (`hookserver/samples/discussion.create.hub-docs.json`) plus
@@ -100,6 +121,64 @@ fn run(path: &std::path::Path, batch: u64, extra_tables: u32) -> Result<(), redb
     Ok(())
 }
 
+/// The inbox's layout: one value per commit, a key and (two commits later) a row each.
+fn run_layout(path: &std::path::Path, batch: u64) -> Result<(), redb::Error> {
+    let _ = std::fs::remove_file(path);
+    let db = Database::builder()
+        .set_cache_size(32 * 1024 * 1024)
+        .create(path)?;
+    let body = vec![b'x'; BODY];
+    let endpoint = "/webhooks/test_webhook";
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let mut first = 1;
+    while first <= DELIVERIES {
+        let txn = db.begin_write()?;
+        {
+            let mut arrivals = txn.open_table(ARRIVALS)?;
+            let mut keys = txn.open_table(KEYS)?;
+            let mut rows = txn.open_table(ROWS)?;
+            let names: Vec<String> = (first..first + batch).map(|id| format!("w-{id}")).collect();
+            let value: Vec<ArrivalRow<'_>> = (first..first + batch)
+                .zip(&names)
+                .map(|(id, name)| {
+                    (
+                        id,
+                        id,
+                        endpoint,
+                        Some(name.as_str()),
+                        name.as_str(),
+                        &body[..],
+                    )
+                })
+                .collect();
+            arrivals.insert(first, &value)?;
+            for (id, name) in (first..).zip(&names) {
+                keys.insert(format!("{endpoint}\n{name}").as_str(), (id, id))?;
+            }
+            if first > 2 * batch {
+                let old = first - 2 * batch;
+                for id in old..old + batch {
+                    rows.insert(id, (3, 1, 0, id, id, id, endpoint, Some("w-1"), "w-1"))?;
+                }
+                arrivals.remove(old)?;
+            }
+        }
+        txn.commit()?;
+        first += batch;
+    }
+    let cpu = cpu_seconds() - cpu;
+    let commits = DELIVERIES.div_ceil(batch);
+    println!(
+        "| {batch} | format 2: 1 value per commit + 2 rows each | {:.1} | {:.0} | {:.1} |",
+        cpu * 1e6 / DELIVERIES as f64,
+        cpu * 1e6 / commits as f64,
+        started.elapsed().as_secs_f64() * 1e6 / DELIVERIES as f64,
+    );
+    drop(db);
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
 fn main() -> Result<(), redb::Error> {
     let path = std::env::args()
         .nth(1)
@@ -111,6 +190,7 @@ fn main() -> Result<(), redb::Error> {
         for extra in [0, 1, 3] {
             run(path, batch, extra)?;
         }
+        run_layout(path, batch)?;
     }
     Ok(())
 }
