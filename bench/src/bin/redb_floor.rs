@@ -107,18 +107,26 @@ fn run(path: &std::path::Path, batch: u64, extra_tables: u32) -> Result<(), redb
         }
         txn.commit()?;
     }
-    let cpu = cpu_seconds() - cpu;
-    let commits = DELIVERIES.div_ceil(batch);
-    println!(
-        "| {batch} | {} | {:.1} | {:.0} | {:.1} |",
-        1 + extra_tables,
-        cpu * 1e6 / DELIVERIES as f64,
-        cpu * 1e6 / commits as f64,
-        started.elapsed().as_secs_f64() * 1e6 / DELIVERIES as f64,
+    report(
+        batch,
+        &(1 + extra_tables).to_string(),
+        cpu_seconds() - cpu,
+        started,
     );
     drop(db);
     let _ = std::fs::remove_file(path);
     Ok(())
+}
+
+/// One row of the table: CPU per delivery and per commit, wall time per delivery.
+fn report(batch: u64, tables: &str, cpu: f64, started: Instant) {
+    let commits = DELIVERIES.div_ceil(batch);
+    println!(
+        "| {batch} | {tables} | {:.1} | {:.0} | {:.1} |",
+        cpu * 1e6 / DELIVERIES as f64,
+        cpu * 1e6 / commits as f64,
+        started.elapsed().as_secs_f64() * 1e6 / DELIVERIES as f64,
+    );
 }
 
 /// The inbox's layout: one value per commit, a key and (two commits later) a row each.
@@ -166,14 +174,8 @@ fn run_layout(path: &std::path::Path, batch: u64) -> Result<(), redb::Error> {
         txn.commit()?;
         first += batch;
     }
-    let cpu = cpu_seconds() - cpu;
-    let commits = DELIVERIES.div_ceil(batch);
-    println!(
-        "| {batch} | format 2: 1 value per commit + 2 rows each | {:.1} | {:.0} | {:.1} |",
-        cpu * 1e6 / DELIVERIES as f64,
-        cpu * 1e6 / commits as f64,
-        started.elapsed().as_secs_f64() * 1e6 / DELIVERIES as f64,
-    );
+    let tables = "format 2: 1 value per commit + 2 rows each";
+    report(batch, tables, cpu_seconds() - cpu, started);
     drop(db);
     let _ = std::fs::remove_file(path);
     Ok(())
