@@ -246,6 +246,85 @@ fn waiting_retries_resume_after_a_crash() {
     assert_eq!((lines[0][1].as_str(), lines[0][3].as_str()), ("r", "3"));
 }
 
+/// Sets the bot's file size limit (`prlimit --fsize=SOFT:HARD`): writes past it fail with
+/// EFBIG, as on a full disk (the bot ignores SIGXFSZ).
+fn set_file_limit(bot: &Bot, limit: &str) {
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &bot.id().to_string(), &format!("--fsize={limit}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit --fsize={limit}");
+}
+
+/// Deliveries whose first attempt failed wait for their retry, written out of the commit
+/// that acknowledged them with their own row and request. Then the disk refuses a write:
+/// the file is reopened at its last durable commit. Their retries must still find their
+/// requests (the write-out was durable), run, and succeed; nothing acknowledged is lost.
+#[test]
+fn a_retry_after_a_refused_write_still_finds_its_request() {
+    let scratch = Scratch::new("reopen-retry");
+    let inbox = scratch.path("inbox.redb");
+    let journal = scratch.path("journal.txt");
+    let binary = common::bot::example_binary("queue_drill");
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        "trap '' XFSZ; exec \"$0\"",
+        &binary.display().to_string(),
+    ]);
+    let env = [
+        ("HOOKSERVER_INBOX", inbox.as_str()),
+        ("DRILL_JOURNAL", journal.as_str()),
+        ("HOOKSERVER_QUEUE_BACKOFF", "2s"),
+    ];
+    let mut bot = Bot::start_command("queue_drill", command, &env);
+    let flaky = bot.url_of("/webhooks/flaky");
+    let record = bot.url_of("/webhooks/record");
+    let body = common::hub_sample();
+    let ids: Vec<String> = (0..5).map(|i| format!("flaky-{i}")).collect();
+    for id in &ids {
+        let reply = common::post(&flaky, &body, &[("webhook-id", id)]);
+        assert_eq!(reply.status, 202, "{id}: {}", reply.body);
+    }
+    // Each first attempt fails (the flaky endpoint fails twice, then succeeds).
+    common::wait_until("the first attempts to fail", 10, || {
+        counts(&bot)["retrying"] == 5
+    });
+    // Every write refused: the next commit fails, and the file cannot be reopened yet.
+    set_file_limit(&bot, "1:");
+    let refused = common::post(&record, &body, &[("webhook-id", "refused")]);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    // Room again: the file is reopened, and deliveries are acknowledged again.
+    set_file_limit(&bot, "unlimited:");
+    let mut acked = false;
+    for _ in 0..100 {
+        match common::post(&record, &body, &[("webhook-id", "again")]).status {
+            202 => {
+                acked = true;
+                break;
+            }
+            503 => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("again: {other}"),
+        }
+    }
+    assert!(acked, "still refused once the disk had room");
+    // The retries run from the reopened file, and succeed at their third attempt.
+    common::wait_until("the retries to succeed", 30, || {
+        scratch.lines().iter().filter(|l| l[0] == "flaky").count() == ids.len()
+    });
+    common::wait_until("the inbox to drain", 10, || waiting(&bot) == 0);
+    kill9(&mut bot);
+
+    // Across a restart too, each acknowledged delivery has run (at least once).
+    let bot = drill(&scratch, &[]);
+    common::wait_until("the inbox to drain", 30, || waiting(&bot) == 0);
+    let ran: std::collections::HashSet<String> =
+        scratch.lines().into_iter().map(|l| l[1].clone()).collect();
+    for id in ids.iter().chain([&"again".to_owned()]) {
+        assert!(ran.contains(id), "{id} never ran: {:?}", scratch.lines());
+    }
+}
+
 /// A disk that refuses writes (here: a file size limit, `ulimit -f`, with SIGXFSZ ignored
 /// so that the write fails with EFBIG): deliveries are answered 503 with `Retry-After`, the
 /// server keeps serving, takes deliveries again once there is room (no restart), and every

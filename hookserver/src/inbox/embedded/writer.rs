@@ -125,6 +125,11 @@ struct Staged<'b> {
     /// Their request bytes (towards `UNWRITTEN_BYTES`).
     bytes: usize,
     out: WrittenOut,
+    /// A delivery was written out with its request (to be run again later): the commit is
+    /// made durable. Were it not, an I/O error before the next durable commit would roll it
+    /// back at the reopen while memory counts it written out, and the retry would find
+    /// neither its row nor its request.
+    must_sync: bool,
 }
 
 /// The deliveries a transaction wrote out, and how many of each batch.
@@ -172,20 +177,17 @@ impl Inner {
             }
             drop_covered_starts(&mut batch);
             let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::acknowledges);
-            unsynced = if sync { 0 } else { unsynced + 1 };
-            self.commit(batch, sync, &mut batches);
+            let synced = self.commit(batch, sync, &mut batches);
+            unsynced = if synced { 0 } else { unsynced + 1 };
         }
     }
 
-    /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`),
-    /// then answers each and updates the schedule.
-    fn commit(&self, batch: Vec<Op>, sync: bool, batches: &mut Batches) {
-        let applied = (|| -> Result<(Vec<Effect>, WrittenOut), redb::Error> {
+    /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`, or
+    /// when it writes a delivery out with its request), then answers each and updates the
+    /// schedule. Returns whether the commit was durable.
+    fn commit(&self, batch: Vec<Op>, sync: bool, batches: &mut Batches) -> bool {
+        let applied = (|| -> Result<(Vec<Effect>, WrittenOut, bool), redb::Error> {
             let mut txn = self.db()?.begin_write()?;
-            if !sync {
-                txn.set_durability(Durability::None)
-                    .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
-            }
             let mut effects = Vec::with_capacity(batch.len());
             let mut staged = Staged::default();
             {
@@ -198,23 +200,30 @@ impl Inner {
                     tables.arrivals.insert(staged.batch, &staged.arrivals)?;
                 }
             }
+            let durable = sync || staged.must_sync;
+            if !durable {
+                txn.set_durability(Durability::None)
+                    .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
+            }
             txn.commit()?;
-            Ok((effects, staged.out))
+            Ok((effects, staged.out, durable))
         })();
         match applied {
-            Ok((effects, out)) => {
+            Ok((effects, out, durable)) => {
                 self.committed(batch, effects, batches);
                 let mut schedule = lock(&self.schedule);
                 for id in out.ids {
                     schedule.written_out(id);
                 }
                 batches.written_out(out.per_batch);
+                durable
             }
             Err(err) => {
                 self.failed(batch, &err);
                 if matches!(err, redb::Error::PreviousIo | redb::Error::Io(_)) {
                     self.reopen();
                 }
+                false
             }
         }
     }
@@ -404,6 +413,7 @@ impl Inner {
         t.deliveries
             .insert(id, row_of(Status::queued(unwritten.received), record))?;
         t.requests.insert(id, unwritten.arrival.request.blob())?;
+        staged.must_sync = true;
         Ok(false)
     }
 
