@@ -256,6 +256,40 @@ fn set_file_limit(bot: &Bot, limit: &str) {
     assert!(status.success(), "prlimit --fsize={limit}");
 }
 
+/// A drill bot that ignores SIGXFSZ (a write past its file size limit fails with EFBIG, as
+/// on a full disk), started by `bash -c SETUP; exec`: its inbox and journal in `scratch`.
+fn drill_under_limit(scratch: &Scratch, setup: &str, env: &[(&str, &str)]) -> Bot {
+    let inbox = scratch.path("inbox.redb");
+    let journal = scratch.path("journal.txt");
+    let binary = common::bot::example_binary("queue_drill");
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        &format!("trap '' XFSZ; {setup} exec \"$0\""),
+        &binary.display().to_string(),
+    ]);
+    let mut all = vec![
+        ("HOOKSERVER_INBOX", inbox.as_str()),
+        ("DRILL_JOURNAL", journal.as_str()),
+    ];
+    all.extend_from_slice(env);
+    Bot::start_command("queue_drill", command, &all)
+}
+
+/// Posts `body` to `url` until it is answered 202 (503 while the inbox file cannot be
+/// reopened yet), each try with the id `id_of(try)`: the id acknowledged, if any.
+fn post_until_accepted(url: &str, body: &[u8], id_of: impl Fn(usize) -> String) -> Option<String> {
+    for i in 0..100 {
+        let id = id_of(i);
+        match common::post(url, body, &[("webhook-id", &id)]).status {
+            202 => return Some(id),
+            503 => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("{id}: {other}"),
+        }
+    }
+    None
+}
+
 /// Deliveries whose first attempt failed wait for their retry, written out of the commit
 /// that acknowledged them with their own row and request. Then the disk refuses a write:
 /// the file is reopened at its last durable commit. Their retries must still find their
@@ -263,21 +297,7 @@ fn set_file_limit(bot: &Bot, limit: &str) {
 #[test]
 fn a_retry_after_a_refused_write_still_finds_its_request() {
     let scratch = Scratch::new("reopen-retry");
-    let inbox = scratch.path("inbox.redb");
-    let journal = scratch.path("journal.txt");
-    let binary = common::bot::example_binary("queue_drill");
-    let mut command = std::process::Command::new("bash");
-    command.args([
-        "-c",
-        "trap '' XFSZ; exec \"$0\"",
-        &binary.display().to_string(),
-    ]);
-    let env = [
-        ("HOOKSERVER_INBOX", inbox.as_str()),
-        ("DRILL_JOURNAL", journal.as_str()),
-        ("HOOKSERVER_QUEUE_BACKOFF", "2s"),
-    ];
-    let mut bot = Bot::start_command("queue_drill", command, &env);
+    let mut bot = drill_under_limit(&scratch, "", &[("HOOKSERVER_QUEUE_BACKOFF", "2s")]);
     let flaky = bot.url_of("/webhooks/flaky");
     let record = bot.url_of("/webhooks/record");
     let body = common::hub_sample();
@@ -296,18 +316,8 @@ fn a_retry_after_a_refused_write_still_finds_its_request() {
     assert_eq!(refused.status, 503, "{}", refused.body);
     // Room again: the file is reopened, and deliveries are acknowledged again.
     set_file_limit(&bot, "unlimited:");
-    let mut acked = false;
-    for _ in 0..100 {
-        match common::post(&record, &body, &[("webhook-id", "again")]).status {
-            202 => {
-                acked = true;
-                break;
-            }
-            503 => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("again: {other}"),
-        }
-    }
-    assert!(acked, "still refused once the disk had room");
+    let acked = post_until_accepted(&record, &body, |_| "again".to_owned());
+    assert!(acked.is_some(), "still refused once the disk had room");
     // The retries run from the reopened file, and succeed at their third attempt.
     common::wait_until("the retries to succeed", 30, || {
         scratch.lines().iter().filter(|l| l[0] == "flaky").count() == ids.len()
@@ -332,23 +342,12 @@ fn a_retry_after_a_refused_write_still_finds_its_request() {
 #[test]
 fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
     let scratch = Scratch::new("full-disk");
-    let inbox = scratch.path("inbox.redb");
-    let journal = scratch.path("journal.txt");
-    let binary = common::bot::example_binary("queue_drill");
-    let mut command = std::process::Command::new("bash");
-    command.args([
-        "-c",
-        "trap '' XFSZ; ulimit -S -f 1000; exec \"$0\"",
-        &binary.display().to_string(),
-    ]);
     // The handler stalls: deliveries pile up in the file until it reaches the limit.
     let env = [
-        ("HOOKSERVER_INBOX", inbox.as_str()),
-        ("DRILL_JOURNAL", journal.as_str()),
         ("HOOKSERVER_QUEUE_WORKERS", "1"),
         ("DRILL_SLOW_MS", "60000"),
     ];
-    let mut bot = Bot::start_command("queue_drill", command, &env);
+    let mut bot = drill_under_limit(&scratch, "ulimit -S -f 1000;", &env);
     let url = bot.url_of("/webhooks/slow");
     let body = common::hub_sample();
     let mut acked = Vec::new();
@@ -376,25 +375,10 @@ fn a_refused_write_answers_503_and_loses_no_acknowledged_delivery() {
     );
     // Room again (the limit lifted, as when a full disk is cleaned up): the file is
     // reopened and deliveries are acknowledged again, without a restart.
-    let lifted = std::process::Command::new("prlimit")
-        .args(["--pid", &bot.id().to_string(), "--fsize=unlimited:"])
-        .status()
-        .unwrap();
-    assert!(lifted.success());
-    let mut recovered = false;
-    for i in 0..100 {
-        let id = format!("again-{i}");
-        match common::post(&url, &body, &[("webhook-id", &id)]).status {
-            202 => {
-                acked.push(id);
-                recovered = true;
-                break;
-            }
-            503 => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("{id}: {other}"),
-        }
-    }
-    assert!(recovered, "still refused once the disk had room");
+    set_file_limit(&bot, "unlimited:");
+    let recovered = post_until_accepted(&url, &body, |i| format!("again-{i}"));
+    acked.extend(recovered.clone());
+    assert!(recovered.is_some(), "still refused once the disk had room");
     kill9(&mut bot);
 
     // No limit now: every acknowledged delivery is there, and runs.
