@@ -292,16 +292,26 @@ fn delivery_enabled(level: Level) -> bool {
 /// the same bytes as `tracing-subscriber`'s full format, at a fraction of the cost (no
 /// field visitor, no `fmt` for the timestamp, the level or the integers). `RUST_LOG` still
 /// decides whether it is written. With any other subscriber, it is a `tracing` event.
-pub(crate) fn delivery(line: &DeliveryLine<'_>) {
+///
+/// Returns the time the line was stamped with, when it was written directly (the caller
+/// may reuse it instead of reading the clock again).
+pub(crate) fn delivery(line: &DeliveryLine<'_>) -> Option<SystemTime> {
     let level = line.level();
     if DIRECT.load(Ordering::Relaxed) {
-        if DIRECT_LEVELS.load(Ordering::Relaxed) & level_bit(level) != 0 {
-            append(|buffer| format_delivery(buffer, SystemTime::now(), line));
+        if DIRECT_LEVELS.load(Ordering::Relaxed) & level_bit(level) == 0 {
+            return None;
         }
-        return;
+        let mut stamped = None;
+        append(|buffer| {
+            // Read while this thread holds its buffer: the flusher's cut relies on it.
+            let now = SystemTime::now();
+            stamped = Some(now);
+            format_delivery(buffer, now, line);
+        });
+        return stamped;
     }
     if !delivery_enabled(level) {
-        return;
+        return None;
     }
     let DeliveryLine {
         path,
@@ -321,6 +331,7 @@ pub(crate) fn delivery(line: &DeliveryLine<'_>) {
             tracing::error!(target: DELIVERY_TARGET, path = %path, status, latency_us, scope, action, "delivery failed")
         }
     }
+    None
 }
 
 /// Writes `line` as `tracing-subscriber`'s full format (colours off) writes the event

@@ -451,7 +451,8 @@ async fn read_body(
     limit: usize,
     shared: &Shared,
 ) -> Result<Bytes, ApiError> {
-    crate::http::body::read_limited(payload, limit, shared.body_timeout)
+    let since = std::time::Instant::now();
+    crate::http::body::read_limited(payload, limit, shared.body_timeout, since)
         .await
         .map_err(ApiError::from)
 }

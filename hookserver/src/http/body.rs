@@ -1,20 +1,23 @@
 //! Reading a request's body: within a size limit and a time limit, or off the connection
 //! unread. The endpoints and the dashboard read theirs the same way.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::{self, Bytes, BytesMut};
 
 use crate::rejection::Rejection;
 
-/// The whole body, within `limit` bytes and `timeout`; the failure as a [`Rejection`]
-/// (400 unreadable, 413 too large, 408 too slow).
+/// The whole body, within `limit` bytes and `timeout` from `since` (when the request
+/// arrived: the deadline costs no clock reading of its own); the failure as a
+/// [`Rejection`] (400 unreadable, 413 too large, 408 too slow).
 pub(crate) async fn read_limited(
     payload: web::Payload,
     limit: usize,
     timeout: Duration,
+    since: Instant,
 ) -> Result<Bytes, Rejection> {
-    match actix_web::rt::time::timeout(timeout, collect(payload, limit)).await {
+    let deadline = tokio::time::Instant::from_std(since + timeout);
+    match tokio::time::timeout_at(deadline, collect(payload, limit)).await {
         Ok(read) => read,
         Err(_) => Err(Rejection::BodyTimeout(timeout)),
     }

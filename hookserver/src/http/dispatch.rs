@@ -47,8 +47,9 @@ pub(super) async fn dispatch(
         None => (None, None),
     };
     let info = info.unwrap_or_default();
-    if logged {
-        // One line per delivery; the path never carries the query (where a secret may be).
+    // One line per delivery; the path never carries the query (where a secret may be).
+    // The wall-clock time it was stamped with is the record's too.
+    let stamped = if logged {
         crate::logging::delivery(&crate::logging::DeliveryLine {
             path: req.path(),
             status: response.status().as_u16(),
@@ -56,8 +57,10 @@ pub(super) async fn dispatch(
             latency_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             scope: info.scope().unwrap_or("-"),
             action: info.action().unwrap_or("-"),
-        });
-    }
+        })
+    } else {
+        None
+    };
     if !recorded {
         return response;
     }
@@ -72,7 +75,7 @@ pub(super) async fn dispatch(
         body: body.as_ref(),
         info,
         client: shared.client(&req),
-        started: SystemTime::now() - elapsed,
+        started: stamped.unwrap_or_else(SystemTime::now) - elapsed,
         duration: elapsed,
     };
     shared.deliveries.record(incoming, response).0
@@ -128,7 +131,7 @@ async fn deliver<'s>(
     if declared.is_some_and(|len| len > limit as u64) {
         return reject(Rejection::TooLarge { limit });
     }
-    let body = match read_limited(payload, limit, shared.body_timeout).await {
+    let body = match read_limited(payload, limit, shared.body_timeout, started).await {
         Ok(body) => body,
         Err(rejection @ Rejection::BodyTimeout(_)) => {
             // The rest of the body may still come: close the connection after answering.
