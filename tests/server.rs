@@ -268,3 +268,30 @@ fn a_refused_client_that_sends_expect_100_continue_keeps_its_connection() {
     );
     server.stop();
 }
+
+/// A body timeout too long for the clock to hold a deadline for (`Duration::MAX`, read as
+/// "no limit") reads bodies as any other: a delivery and a dashboard test send both answer.
+#[test]
+fn a_body_timeout_past_the_clocks_range_means_no_limit() {
+    let mut app = WebhooksServer::empty()
+        .webhook_secret("")
+        .body_timeout(std::time::Duration::MAX);
+    app.add_webhook("hook", |payload: WebhookPayload| async move {
+        payload.repo.name
+    })
+    .unwrap();
+    let server = serve(app);
+    let reply = post(
+        &format!("{}/webhooks/hook", server.url()),
+        &hub_sample(),
+        &[],
+    );
+    assert_eq!((reply.status, reply.body.as_str()), (200, "gpt2"));
+    let reply = post(
+        &format!("{}/api/webhooks/hook/test", server.url()),
+        br#"{"sample": "discussion.create (hub-docs)"}"#,
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    server.stop();
+}

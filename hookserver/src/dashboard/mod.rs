@@ -451,8 +451,8 @@ async fn read_body(
     limit: usize,
     shared: &Shared,
 ) -> Result<Bytes, ApiError> {
-    let since = std::time::Instant::now();
-    crate::http::body::read_limited(payload, limit, shared.body_timeout, since)
+    let now = std::time::Instant::now();
+    crate::http::body::read_limited(payload, limit, shared.body_timeout, now)
         .await
         .map_err(ApiError::from)
 }

@@ -16,7 +16,12 @@ pub(crate) async fn read_limited(
     timeout: Duration,
     since: Instant,
 ) -> Result<Bytes, Rejection> {
-    let deadline = tokio::time::Instant::from_std(since + timeout);
+    let Some(deadline) = since.checked_add(timeout) else {
+        // Past what the clock can hold (`Duration::MAX`, say): no limit, as tokio's own
+        // `timeout` reads it.
+        return collect(payload, limit).await;
+    };
+    let deadline = tokio::time::Instant::from_std(deadline);
     match tokio::time::timeout_at(deadline, collect(payload, limit)).await {
         Ok(read) => read,
         Err(_) => Err(Rejection::BodyTimeout(timeout)),
