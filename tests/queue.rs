@@ -396,6 +396,69 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
         .starts_with(b"this is not a database"));
 }
 
+/// Every duration and count setting at its type's maximum (read as "no limit") still
+/// serves: an inline delivery answers, a queued one is stored, run and done, and the
+/// inbox's API shows the settings. (Each of these once broke: a handler timeout that long
+/// panicked at launch, as the replicas' lease is twice it; on PostgreSQL that lease
+/// overflowed the clock in SQL on every claim; `usize::MAX` workers panicked the queue's
+/// thread, so deliveries were acknowledged and never run; a backoff past `u64::MAX` ms
+/// panicked `GET /api/inbox`.)
+fn every_setting_at_its_maximum_means_no_limit(scratch: &Scratch) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let mut app = hookserver::WebhooksServer::empty()
+        .webhook_secret("")
+        .inbox(scratch.inbox())
+        .handler_timeout(Some(Duration::MAX))
+        .body_timeout(Duration::MAX)
+        .shutdown_timeout(Duration::MAX)
+        .queue_backoff(Duration::MAX)
+        .dedupe_window(Duration::MAX)
+        .session_ttl(Duration::MAX)
+        .queue_workers(usize::MAX)
+        .queue_attempts(u32::MAX)
+        .queue_limit(usize::MAX)
+        .delivery_log(usize::MAX)
+        .event_streams(usize::MAX);
+    app.add_webhook("now", |payload: hookserver::WebhookPayload| async move {
+        payload.repo.name
+    })
+    .unwrap();
+    app.add_queued_webhook("later", move || {
+        let counted = Arc::clone(&counted);
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    let server = common::serve(app);
+    let reply = post(
+        &format!("{}/webhooks/now", server.url()),
+        &common::hub_sample(),
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let reply = post(
+        &format!("{}/webhooks/later", server.url()),
+        &common::hub_sample(),
+        &[("webhook-id", "at-the-maximum")],
+    );
+    assert_eq!(reply.status, 202, "{reply:?}");
+    common::wait_until("the queued delivery ran", 10, || {
+        runs.load(Ordering::SeqCst) == 1
+    });
+    common::wait_until("the inbox counts it done", 10, || {
+        get(&format!("{}/api/inbox", server.url())).json()["counts"]["done"] == 1
+    });
+    let settings = get(&format!("{}/api/inbox", server.url())).json()["settings"].clone();
+    assert_eq!(settings["workers"], u64::from(u32::MAX), "{settings}");
+    assert_eq!(settings["backoff_ms"], u64::MAX, "{settings}");
+    server.stop();
+}
+
 #[test]
 fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids_on_redb() {
     a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(&Scratch::new("run"));
@@ -438,6 +501,11 @@ fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more_on_redb() {
     a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(&Scratch::new("full"));
 }
 
+#[test]
+fn every_setting_at_its_maximum_means_no_limit_on_redb() {
+    every_setting_at_its_maximum_means_no_limit(&Scratch::new("maximum"));
+}
+
 /// A case that runs on either backend.
 type Case = fn(&Scratch);
 
@@ -445,7 +513,7 @@ type Case = fn(&Scratch);
 #[test]
 fn every_case_on_postgres() {
     let Some(pg) = PgServer::start() else { return };
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
         (
             "dead",
             a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api,
@@ -472,6 +540,7 @@ fn every_case_on_postgres() {
             "full",
             a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more,
         ),
+        ("maximum", every_setting_at_its_maximum_means_no_limit),
     ];
     for (name, case) in cases {
         eprintln!("postgres: {name}");

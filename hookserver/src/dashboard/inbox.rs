@@ -90,7 +90,9 @@ pub(super) async fn summary(
         "settings": {
             "inbox": inbox.settings.location.to_string(),
             "attempts": inbox.settings.attempts,
-            "backoff_ms": inbox.settings.backoff.as_millis(),
+            // u128 is past JSON's integers (serde_json refuses it): a `Duration::MAX` set
+            // as the backoff shows as u64::MAX ms.
+            "backoff_ms": u64::try_from(inbox.settings.backoff.as_millis()).unwrap_or(u64::MAX),
             "workers": inbox.settings.workers,
             "limit": inbox.settings.limit,
             "dedupe_window_s": inbox.settings.dedupe_window.as_secs(),

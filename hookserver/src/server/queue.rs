@@ -133,7 +133,8 @@ impl WebhooksServer {
     }
 
     /// How many queued attempts run at once, on the queue's own thread (else
-    /// `HOOKSERVER_QUEUE_WORKERS`, else 4). Plain-fn handlers run on the blocking pool.
+    /// `HOOKSERVER_QUEUE_WORKERS`, else 4; at least 1, and at most `u32::MAX`). Plain-fn
+    /// handlers run on the blocking pool.
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::new().queue_workers(8);

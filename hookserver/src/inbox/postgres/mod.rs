@@ -84,8 +84,17 @@ fn ms(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn db_error(err: &dyn std::fmt::Display) -> String {
-    format!("the database: {err}")
+/// An error of the database's, with its causes: tokio-postgres says only "db error" and
+/// keeps the server's own message (e.g. "bigint out of range") as the source.
+fn db_error(err: &dyn std::error::Error) -> String {
+    let mut text = format!("the database: {err}");
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl Postgres {
@@ -141,7 +150,10 @@ impl Postgres {
             next_due: Mutex::new(None),
             limit: settings.limit,
             window_ms,
-            lease_ms: i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX),
+            // At most half of bigint's range: the SQL adds it to the clock's milliseconds.
+            lease_ms: i64::try_from(settings.lease.as_millis())
+                .unwrap_or(i64::MAX)
+                .min(i64::MAX / 2),
         }))
     }
 

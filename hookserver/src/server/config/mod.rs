@@ -115,6 +115,13 @@ fn hub_plan(
     }))
 }
 
+/// The most queued attempts that may run at once: tokio's semaphore holds no more.
+const MOST_QUEUE_WORKERS: usize = if tokio::sync::Semaphore::MAX_PERMITS < u32::MAX as usize {
+    tokio::sync::Semaphore::MAX_PERMITS
+} else {
+    u32::MAX as usize
+};
+
 /// The inbox's settings: the builder's, else the environment's, else the defaults.
 fn inbox_settings(
     queue: &QueueOptions,
@@ -206,14 +213,16 @@ fn inbox_settings(
             Some(d) => d,
             None => duration("HOOKSERVER_QUEUE_BACKOFF")?.unwrap_or(DEFAULT_QUEUE_BACKOFF),
         },
-        workers: workers.max(1),
+        // The runner's semaphore holds at most `MAX_PERMITS` (and its stop waits for them
+        // all in one `u32` request): past that, a number means "as many as come".
+        workers: workers.clamp(1, MOST_QUEUE_WORKERS),
         limit: limit.max(1),
         dedupe_window: match queue.dedupe_window {
             Some(d) => d,
             None => duration("HOOKSERVER_DEDUPE_WINDOW")?.unwrap_or(DEFAULT_DEDUPE_WINDOW),
         },
         lease: handler_timeout.map_or(Duration::from_secs(600), |timeout| {
-            (timeout * 2).max(Duration::from_secs(1))
+            timeout.saturating_mul(2).max(Duration::from_secs(1))
         }),
     })
 }

@@ -328,3 +328,28 @@ fn a_registration_resolves_its_hub_token_and_endpoints() {
         assert!(err.to_string().contains(says), "{err}");
     }
 }
+
+#[test]
+fn settings_at_their_type_s_maximum_resolve_without_overflow() {
+    let built = WebhooksServer::empty()
+        .handler_timeout(Some(Duration::MAX))
+        .queue_workers(usize::MAX);
+    let c = resolve(&built, &[]).unwrap().inbox;
+    assert_eq!(
+        c.lease,
+        Duration::MAX,
+        "twice the handler timeout, saturated"
+    );
+    assert_eq!(
+        c.workers,
+        u32::MAX as usize,
+        "what the runner's semaphore can hold"
+    );
+    let c = resolve(
+        &WebhooksServer::empty(),
+        &[("HOOKSERVER_QUEUE_WORKERS", "18446744073709551615")],
+    )
+    .unwrap()
+    .inbox;
+    assert_eq!(c.workers, u32::MAX as usize);
+}
