@@ -402,7 +402,7 @@ fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
 /// panicked at launch, as the replicas' lease is twice it; on PostgreSQL that lease
 /// overflowed the clock in SQL on every claim; `usize::MAX` workers panicked the queue's
 /// thread, so deliveries were acknowledged and never run; a backoff past `u64::MAX` ms
-/// panicked `GET /api/inbox`.)
+/// panicked `GET /api/inbox`; a request timeout that long panicked every connection.)
 fn every_setting_at_its_maximum_means_no_limit(scratch: &Scratch) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -414,6 +414,7 @@ fn every_setting_at_its_maximum_means_no_limit(scratch: &Scratch) {
         .inbox(scratch.inbox())
         .handler_timeout(Some(Duration::MAX))
         .body_timeout(Duration::MAX)
+        .request_timeout(Duration::MAX)
         .shutdown_timeout(Duration::MAX)
         .queue_backoff(Duration::MAX)
         .dedupe_window(Duration::MAX)

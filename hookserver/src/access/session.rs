@@ -17,6 +17,10 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// How many sessions are kept at most (the one closest to expiry goes first).
 const KEPT: usize = 1024;
 
+/// The longest a session lasts (100 years): a longer TTL (`Duration::MAX`, read as "no
+/// end") is this, as the clock cannot hold an expiry that far.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The open sessions, by the SHA-256 of their id (so that a lookup's timing tells nothing
 /// about the ids), with their expiry.
 #[derive(Debug)]
@@ -28,7 +32,7 @@ pub(crate) struct Sessions {
 impl Sessions {
     pub(crate) fn new(ttl: Duration) -> Self {
         Sessions {
-            ttl,
+            ttl: ttl.min(LONGEST),
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -91,6 +95,14 @@ fn digest(id: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ttl_past_the_clock_s_range_opens_sessions_for_a_century() {
+        let sessions = Sessions::new(Duration::MAX);
+        assert_eq!(sessions.ttl(), LONGEST);
+        let id = sessions.open().unwrap();
+        assert!(sessions.is_open(&id));
+    }
 
     #[test]
     fn a_session_is_random_open_until_closed_or_expired() {

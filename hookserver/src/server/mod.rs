@@ -458,4 +458,17 @@ mod tests {
         assert_eq!(short_type_name("my_bot::handlers::hello"), "hello");
         assert_eq!(short_type_name("hello"), "hello");
     }
+
+    /// Values actix-web would panic on are brought within its range (it panics past 512
+    /// workers, and on a request deadline past the clock's range).
+    #[test]
+    fn settings_actix_web_panics_on_are_within_its_range() {
+        assert_eq!(WebhooksServer::empty().workers(100_000).workers, Some(512));
+        assert_eq!(WebhooksServer::empty().workers(0).workers, Some(1));
+        let longest = WebhooksServer::empty().request_timeout(Duration::MAX);
+        assert_eq!(longest.request_timeout.as_secs(), 100 * 365 * 24 * 3600);
+        assert!(std::time::Instant::now()
+            .checked_add(longest.request_timeout)
+            .is_some());
+    }
 }

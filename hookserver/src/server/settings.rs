@@ -92,14 +92,16 @@ impl WebhooksServer {
         self
     }
 
-    /// The number of worker threads (default: one per core).
+    /// The number of worker threads (default: one per core), from 1 to 512 (actix-web's
+    /// most; a number outside is the nearest end).
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::empty().workers(1);
     /// ```
     #[must_use]
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = Some(workers.max(1));
+        // actix-server panics past 512 workers.
+        self.workers = Some(workers.clamp(1, 512));
         self
     }
 
@@ -134,6 +136,8 @@ impl WebhooksServer {
 
     /// How long a request's line and headers may take to arrive (default 5 s); past it
     /// the server answers 408 and closes the connection (a slow-headers client, say).
+    /// `Duration::ZERO` means no limit; so does anything over 100 years (`Duration::MAX`),
+    /// which is 100 years, as the clock cannot hold a deadline that far.
     ///
     /// ```
     /// use std::time::Duration;
@@ -141,7 +145,8 @@ impl WebhooksServer {
     /// ```
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        self.request_timeout = timeout.min(LONGEST);
         self
     }
 
@@ -165,7 +170,8 @@ impl WebhooksServer {
     }
 
     /// How long a dashboard login lasts (overrides `HOOKSERVER_SESSION_TTL`; default
-    /// [`DEFAULT_SESSION_TTL`](crate::DEFAULT_SESSION_TTL), 12 h).
+    /// [`DEFAULT_SESSION_TTL`](crate::DEFAULT_SESSION_TTL), 12 h; at most 100 years, which
+    /// is what `Duration::MAX` gives).
     ///
     /// ```
     /// use std::time::Duration;
