@@ -42,19 +42,14 @@ impl Runner {
         let (stop, stopping) = watch::channel(None);
         let store = Arc::clone(&inbox.store);
         let settings = inbox.settings.clone();
+        // Built here, so that a runtime that cannot start (no file descriptors left, say)
+        // fails the launch instead of leaving stored deliveries unrun.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let thread = std::thread::Builder::new()
             .name("hookserver-queue".to_owned())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(err) => {
-                        tracing::error!(error = %err, "the queue cannot start its runtime");
-                        return;
-                    }
-                };
                 let queue = Queue {
                     store,
                     settings,
