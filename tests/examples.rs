@@ -152,6 +152,22 @@ fn a_bad_configuration_exits_with_an_error() {
     );
 }
 
+/// A `WEBHOOK_SECRET` set to bytes that are not UTF-8 stops the launch with an error
+/// naming it: read as unset, it ran the endpoints open to everyone.
+#[test]
+fn a_secret_that_is_not_utf8_is_an_error_not_no_secret() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut command = std::process::Command::new(common::bot::example_binary("trigger_training"));
+    command
+        .env("WEBHOOK_SECRET", std::ffi::OsStr::from_bytes(b"s3cret\xff"))
+        .env("HOOKSERVER_PORT", common::free_port().to_string());
+    let stderr = common::bot::launch_error_of("trigger_training", command);
+    assert!(
+        stderr.contains("invalid configuration: WEBHOOK_SECRET is set, but not to UTF-8 text"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn custom_server_uses_its_ui_secret_and_explicit_paths() {
     let bot = Bot::start("custom_server", &[]);

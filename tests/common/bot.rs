@@ -37,12 +37,30 @@ pub fn example_binary(name: &str) -> PathBuf {
 /// Runs the example with `env` where it must fail at launch: checks it exits with 1,
 /// and gives its standard error.
 pub fn launch_error(name: &str, env: &[(&str, &str)]) -> String {
-    let output = Command::new(example_binary(name))
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+    let mut command = Command::new(example_binary(name));
+    command.envs(env.iter().copied());
+    launch_error_of(name, command)
+}
+
+/// [`launch_error`] for a command made ready (with variables that are not UTF-8, say).
+/// A bot that launches instead is killed after 30 s and fails the test.
+pub fn launch_error_of(name: &str, mut command: Command) -> String {
+    let mut child = Guard::spawn(command.stdout(Stdio::null()).stderr(Stdio::piped())).unwrap();
+    let stderr = child.child().stderr.take().unwrap();
+    let read = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.child().try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} launched where it must not"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = read.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{name}: {stderr}");
     stderr
 }
 

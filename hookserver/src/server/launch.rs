@@ -81,7 +81,7 @@ impl WebhooksServer {
 
     pub(super) fn start(&self, handle_signals: bool) -> Result<ServerHandle> {
         self.check_registry()?;
-        let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        let config = Config::from_env(self)?;
         if config.share_refused {
             say_err("warning: sharing is off on a Space: the Space's URL is public already.");
         }

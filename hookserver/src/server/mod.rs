@@ -328,14 +328,12 @@ impl WebhooksServer {
     /// The errors [`launch`](Self::launch) would meet before listening.
     pub(crate) fn check_launch(&self) -> Result<()> {
         self.check_registry()?;
-        Config::resolve(self, |name| std::env::var(name).ok()).map(|_| ())
+        Config::from_env(self).map(|_| ())
     }
 
     /// The port chosen by the builder or `HOOKSERVER_PORT`, if any.
     pub(crate) fn chosen_port(&self) -> Option<u16> {
-        Config::resolve(self, |name| std::env::var(name).ok())
-            .ok()
-            .and_then(|config| config.port)
+        Config::from_env(self).ok().and_then(|config| config.port)
     }
 
     /// Serves on a background thread and returns at once; stop with
@@ -392,7 +390,7 @@ impl WebhooksServer {
     /// ```
     pub fn configure(&self) -> Result<impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static> {
         self.check_registry()?;
-        let config = Config::resolve(self, |name| std::env::var(name).ok())?;
+        let config = Config::from_env(self)?;
         let base_url = config.space_url.clone().unwrap_or_default();
         // Live views of an app of one's own end with its connections.
         let closing = Arc::new(tokio::sync::watch::Sender::new(false));

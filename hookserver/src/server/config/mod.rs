@@ -259,6 +259,27 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The configuration from the builder and this process's environment. A variable set
+    /// to bytes that are not UTF-8 is an error naming it, never "unset": a garbled
+    /// `WEBHOOK_SECRET` must not run the endpoints without a secret.
+    pub(crate) fn from_env(server: &WebhooksServer) -> Result<Self> {
+        let garbled = std::cell::RefCell::new(None);
+        let resolved = Config::resolve(server, |name| match std::env::var(name) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                garbled.borrow_mut().get_or_insert_with(|| name.to_owned());
+                None
+            }
+        });
+        match garbled.into_inner() {
+            Some(name) => Err(Error::Config(format!(
+                "{name} is set, but not to UTF-8 text: set it to the value you mean, or unset it"
+            ))),
+            None => resolved,
+        }
+    }
+
     pub(crate) fn resolve(
         server: &WebhooksServer,
         env: impl Fn(&str) -> Option<String>,
