@@ -88,4 +88,73 @@ fn launch_returns_and_a_relaunch_takes_over_the_address() {
     assert!(again.body.contains("duplicate"), "{}", again.body);
     std::env::remove_var("HOOKSERVER_INBOX");
     let _ = std::fs::remove_dir_all(&dir);
+
+    another_user_s_folder_is_never_asked(port);
+}
+
+/// The control socket sits in a folder of this user's alone; a folder at that place that
+/// others could write into is refused, so a socket put there (by another user: here an
+/// impostor answering with a public address) is never asked, and the relaunch does not
+/// listen where it says.
+fn another_user_s_folder_is_never_asked(port: u16) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mine = std::env::temp_dir().join(format!("hookserver-mine-{}", std::process::id()));
+    std::fs::write(&mine, b"").unwrap();
+    let uid = std::fs::metadata(&mine).unwrap().uid();
+    std::fs::remove_file(&mine).unwrap();
+    let folder = std::env::temp_dir().join(format!("hookserver-{uid}"));
+    let meta = std::fs::symlink_metadata(&folder).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o700, uid));
+    let socket = folder.join(format!("notebook-{}.sock", std::process::id()));
+    assert!(socket.exists(), "the running server's control socket");
+
+    // The folder opened to everyone (closed again at the end, a failure included), and
+    // the socket taken over by an impostor.
+    struct Reclose(std::path::PathBuf);
+    impl Drop for Reclose {
+        fn drop(&mut self) {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    let _reclose = Reclose(folder.clone());
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::remove_file(&socket).unwrap();
+    let impostor = UnixListener::bind(&socket).unwrap();
+    impostor.set_nonblocking(true).unwrap();
+    let public_port = common::free_port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (counted, ended) = (Arc::clone(&asked), Arc::clone(&done));
+    let answering = std::thread::spawn(move || {
+        while !ended.load(Ordering::SeqCst) {
+            let Ok((stream, _)) = impostor.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            stream.set_nonblocking(false).unwrap();
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            let _ = writeln!(&stream, "stopped 0.0.0.0:{public_port}");
+        }
+    });
+    std::env::remove_var("HOOKSERVER_PORT");
+    server(&["f"])
+        .launch()
+        .expect("launches without the handover");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the impostor was asked");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", public_port)).is_err(),
+        "the relaunch listens where the impostor said"
+    );
+    // The earlier server was not stopped (it cannot be found): it still answers.
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).status, 200);
+    done.store(true, Ordering::SeqCst);
+    answering.join().unwrap();
 }

@@ -6,10 +6,11 @@
 //! sees holds every endpoint defined so far (a redefinition replacing the old item), but
 //! a cell's library may carry its own copy of hookserver's statics, where the server an
 //! earlier cell started cannot be found. So a launched notebook server listens, beside
-//! its HTTP port, on a Unix socket named after the process (`$TMPDIR/hookserver-notebook-PID.sock`,
-//! readable by its user only): the next `launch()`, from whatever copy, asks it there to
-//! stop, learns its address, and serves the new endpoints on that address. Elsewhere than
-//! Unix the running server is kept in a static, which covers one copy.
+//! its HTTP port, on a Unix socket named after the process, in a folder of its user's
+//! alone (`$TMPDIR/hookserver-UID/notebook-PID.sock`): the next `launch()`, from whatever
+//! copy, asks it there to stop, learns its address, and serves the new endpoints on that
+//! address. Elsewhere than Unix the running server is kept in a static, which covers one
+//! copy.
 
 use std::net::SocketAddr;
 
@@ -51,14 +52,41 @@ mod control {
 
     use crate::server::ServerHandle;
 
-    /// The control socket of this process's notebook server.
-    fn path() -> PathBuf {
-        std::env::temp_dir().join(format!("hookserver-notebook-{}.sock", std::process::id()))
+    /// The control socket of this process's notebook server, in this user's own folder
+    /// (`$TMPDIR/hookserver-UID`, mode 0700), created if missing. A folder there that is
+    /// not a folder of this user's alone is refused: another user could have put a socket
+    /// of theirs in it (answering with an address of their choice, a public one, say) or
+    /// connect to this one.
+    fn path() -> std::io::Result<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let uid = nix::unistd::getuid().as_raw();
+        let dir = std::env::temp_dir().join(format!("hookserver-{uid}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => return Err(err),
+            _ => {}
+        }
+        let meta = std::fs::symlink_metadata(&dir)?;
+        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is not a folder of this user's alone (mode 0700): remove it",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(dir.join(format!("notebook-{}.sock", std::process::id())))
     }
 
     /// Asks the running notebook server, if any, to stop; returns its address.
     pub(super) fn stop_previous() -> Option<SocketAddr> {
-        let path = path();
+        let path = match path() {
+            Ok(path) => path,
+            Err(err) => {
+                tracing::warn!(error = %err, "no control socket: a server launched earlier in this notebook is not stopped");
+                return None;
+            }
+        };
         let Ok(mut stream) = UnixStream::connect(&path) else {
             // Nothing listens: a file left by a process that had this id, or none.
             let _ = std::fs::remove_file(&path);
@@ -74,12 +102,14 @@ mod control {
 
     /// Serves the control socket for `handle` on a thread of its own.
     pub(super) fn keep(handle: ServerHandle) {
-        let path = path();
-        let _ = std::fs::remove_file(&path);
-        let listener = match bind_private(&path) {
+        let listener = path().and_then(|path| {
+            let _ = std::fs::remove_file(&path);
+            Ok((bind_private(&path)?, path))
+        });
+        let (listener, path) = match listener {
             Ok(listener) => listener,
             Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "no control socket: the next launch() cannot stop this server");
+                tracing::warn!(error = %err, "no control socket: the next launch() cannot stop this server");
                 std::mem::forget(handle);
                 return;
             }
