@@ -158,7 +158,8 @@ impl WebhooksServer {
     }
 
     /// How long a `Webhook-Id` (or a body's hash) is remembered to answer a repeat
-    /// `200 {"duplicate": ID}` (else `HOOKSERVER_DEDUPE_WINDOW`, else 7 days).
+    /// `200 {"duplicate": ID}` (else `HOOKSERVER_DEDUPE_WINDOW`, else 7 days; at least
+    /// 1 ms).
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::new().dedupe_window(std::time::Duration::from_secs(24 * 3600));

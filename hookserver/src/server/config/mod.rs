@@ -217,8 +217,9 @@ fn inbox_settings(
         // all in one `u32` request): past that, a number means "as many as come".
         workers: workers.clamp(1, MOST_QUEUE_WORKERS),
         limit: limit.max(1),
+        // At least a millisecond, as the environment's (the stores count in milliseconds).
         dedupe_window: match queue.dedupe_window {
-            Some(d) => d,
+            Some(d) => d.max(Duration::from_millis(1)),
             None => duration("HOOKSERVER_DEDUPE_WINDOW")?.unwrap_or(DEFAULT_DEDUPE_WINDOW),
         },
         lease: handler_timeout.map_or(Duration::from_secs(600), |timeout| {

@@ -330,7 +330,7 @@ fn a_registration_resolves_its_hub_token_and_endpoints() {
 }
 
 #[test]
-fn settings_at_their_type_s_maximum_resolve_without_overflow() {
+fn settings_at_their_type_s_ends_resolve_within_range() {
     let built = WebhooksServer::empty()
         .handler_timeout(Some(Duration::MAX))
         .queue_workers(usize::MAX);
@@ -344,6 +344,14 @@ fn settings_at_their_type_s_maximum_resolve_without_overflow() {
         c.workers,
         u32::MAX as usize,
         "what the runner's semaphore can hold"
+    );
+    let c = resolve(&WebhooksServer::empty().dedupe_window(Duration::ZERO), &[])
+        .unwrap()
+        .inbox;
+    assert_eq!(
+        c.dedupe_window,
+        Duration::from_millis(1),
+        "as the environment's"
     );
     let c = resolve(
         &WebhooksServer::empty(),
