@@ -4,24 +4,30 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use actix_web::HttpResponse;
+use futures_util::FutureExt;
 use tokio::sync::{watch, Semaphore};
 
 use super::{ms_of, Inbox, Job, Outcome, Settings, Store};
 use crate::endpoint::delivery::Delivery;
 use crate::endpoint::queued::{Attempt, AttemptError, PermanentFailure};
-use crate::endpoint::run::run_handler;
+use crate::endpoint::run::{panic_message, run_handler};
 use crate::endpoint::{Table, WEBHOOKS_PREFIX};
 use crate::logging::{self, INBOX_TARGET};
 use crate::metrics::Metrics;
 
 /// The longest the runner sleeps without looking at the schedule.
 const IDLE: Duration = Duration::from_secs(30);
+
+/// How long the queue rests after a failure of its own (a panic outside any handler), so
+/// that one that repeats cannot spin.
+const REST: Duration = Duration::from_secs(1);
 
 /// The running queue of a server; [`stop`](Self::stop) ends it.
 #[derive(Debug)]
@@ -50,15 +56,37 @@ impl Runner {
         let thread = std::thread::Builder::new()
             .name("hookserver-queue".to_owned())
             .spawn(move || {
-                let queue = Queue {
-                    store,
-                    settings,
-                    table: Rc::new(table),
-                    handler_timeout,
-                    running: Rc::default(),
-                    metrics,
-                };
-                tokio::task::LocalSet::new().block_on(&runtime, queue.serve(stopping));
+                let table = Rc::new(table);
+                // Served again after a failure of its own: stored deliveries are never left
+                // unrun behind their 202s while the server goes on accepting.
+                loop {
+                    let running: Rc<RefCell<HashSet<u64>>> = Rc::default();
+                    let queue = Queue {
+                        store: Arc::clone(&store),
+                        settings: settings.clone(),
+                        table: Rc::clone(&table),
+                        handler_timeout,
+                        running: Rc::clone(&running),
+                        metrics: Arc::clone(&metrics),
+                    };
+                    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        tokio::task::LocalSet::new()
+                            .block_on(&runtime, queue.serve(stopping.clone()));
+                    }));
+                    let Err(panic) = served else { break };
+                    let cut: Vec<u64> = running.borrow_mut().drain().collect();
+                    tracing::error!(
+                        panic = %panic_message(&*panic),
+                        attempts = cut.len(),
+                        "the queue failed (a bug of hookserver's); it starts again in 1 s, and the deliveries it was running go back to the queue"
+                    );
+                    for id in cut {
+                        store.release(id);
+                    }
+                    if runtime.block_on(stopped_within(REST, stopping.clone())) {
+                        break;
+                    }
+                }
             })?;
         Ok(Runner {
             stop,
@@ -82,6 +110,17 @@ impl Drop for Runner {
             self.stop.send_replace(Some(Duration::ZERO));
             let _ = thread.join();
         }
+    }
+}
+
+/// Waits `rest`; whether the server is stopping (before or meanwhile).
+async fn stopped_within(rest: Duration, mut stopping: watch::Receiver<Option<Duration>>) -> bool {
+    if stopping.borrow().is_some() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(rest) => stopping.borrow().is_some(),
+        _ = stopping.changed() => true,
     }
 }
 
@@ -118,8 +157,21 @@ impl Queue {
                     let queue = Rc::clone(&this);
                     tokio::task::spawn_local(async move {
                         let id = job.id;
-                        queue.attempt(job).await;
+                        // A handler's panic is caught inside the attempt: one here is
+                        // hookserver's own. The delivery goes back to the queue, and this
+                        // slot rests, so that a panic that repeats cannot spin.
+                        let failed = AssertUnwindSafe(queue.attempt(job)).catch_unwind().await;
                         queue.running.borrow_mut().remove(&id);
+                        if let Err(panic) = failed {
+                            tracing::error!(
+                                delivery = id,
+                                panic = %panic_message(&*panic),
+                                "the queue failed running a delivery (a bug of hookserver's); it goes back to the queue"
+                            );
+                            queue.store.release(id);
+                            queue.store.wake().notify_one();
+                            tokio::time::sleep(REST).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -251,3 +303,6 @@ async fn error_of(response: HttpResponse) -> String {
         said
     }
 }
+
+#[cfg(test)]
+mod tests;
