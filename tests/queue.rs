@@ -162,6 +162,55 @@ fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
     assert_eq!(record_runs, 3, "{:?}", scratch.lines());
 }
 
+/// What the dashboard sends is asked for to run again, so it is never a duplicate: the same
+/// sample sent twice runs twice, and a redeliver runs a delivery again, while the Hub's
+/// repeat of it is still one.
+fn the_dashboard_s_sends_are_never_duplicates(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
+    let base = bot.base();
+    let test_send = || {
+        let reply = post(
+            &format!("{base}/api/webhooks/record/test"),
+            br#"{"sample": "discussion.create (hub-docs)"}"#,
+            &[],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let delivery = reply.json()["delivery"].clone();
+        assert_eq!(delivery["status"], 202, "{delivery}");
+        delivery["answer"]["body"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(test_send(), test_send(), "two queued ids");
+    let first = queued_id(&deliver(&bot, "record", Some("sent-again")));
+    let logged = get(&format!("{base}/api/deliveries")).json()["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "hub")
+        .map(|d| d["id"].clone())
+        .expect("the Hub's delivery in the log");
+    let again = post(
+        &format!("{base}/api/deliveries/{logged}/redeliver"),
+        b"",
+        &[("origin", base.as_str())],
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    let replayed = again.json()["delivery"].clone();
+    assert_eq!(replayed["status"], 202, "{replayed}");
+    assert!(!replayed["answer"]["body"]
+        .as_str()
+        .unwrap()
+        .contains(&first));
+    let repeat = deliver(&bot, "record", Some("sent-again"));
+    assert_eq!(repeat.json(), serde_json::json!({ "duplicate": first }));
+    common::wait_until("four runs", 15, || scratch.lines().len() == 4);
+    let sent_again = scratch
+        .lines()
+        .iter()
+        .filter(|l| l[1] == "sent-again")
+        .count();
+    assert_eq!(sent_again, 2, "{:?}", scratch.lines());
+}
+
 fn a_failing_attempt_is_retried_and_the_third_succeeds(scratch: &Scratch) {
     let bot = drill(scratch, &[]);
     let id = queued_id(&deliver(&bot, "flaky", Some("f")));
@@ -503,6 +552,11 @@ fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more_on_redb() {
 }
 
 #[test]
+fn the_dashboard_s_sends_are_never_duplicates_on_redb() {
+    the_dashboard_s_sends_are_never_duplicates(&Scratch::new("dashboard"));
+}
+
+#[test]
 fn every_setting_at_its_maximum_means_no_limit_on_redb() {
     every_setting_at_its_maximum_means_no_limit(&Scratch::new("maximum"));
 }
@@ -514,7 +568,7 @@ type Case = fn(&Scratch);
 #[test]
 fn every_case_on_postgres() {
     let Some(pg) = PgServer::start() else { return };
-    let cases: [(&str, Case); 9] = [
+    let cases: [(&str, Case); 10] = [
         (
             "dead",
             a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api,
@@ -542,6 +596,7 @@ fn every_case_on_postgres() {
             a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more,
         ),
         ("maximum", every_setting_at_its_maximum_means_no_limit),
+        ("dashboard", the_dashboard_s_sends_are_never_duplicates),
     ];
     for (name, case) in cases {
         eprintln!("postgres: {name}");

@@ -16,7 +16,7 @@ use crate::access::secret::{without_secret, CREDENTIAL_HEADERS, SECRET_HEADER};
 use crate::deliveries::{Incoming, Kind, Record};
 use crate::endpoint::delivery::Delivery;
 use crate::endpoint::WEBHOOKS_PREFIX;
-use crate::http::answer::answer;
+use crate::http::answer::{answer, Sender};
 use crate::http::Shared;
 use crate::rejection::NOSNIFF;
 use crate::samples::SAMPLES;
@@ -299,7 +299,7 @@ async fn send(req: &HttpRequest, shared: &web::Data<Shared>, sent: Send<'_>) -> 
     let request = request.to_http_request();
     let received = SystemTime::now();
     let delivery = Delivery::new(request, sent.body.clone(), Instant::now());
-    let response = answer(shared, endpoint, &delivery).await;
+    let response = answer(shared, endpoint, &delivery, Sender::Dashboard).await;
     let duration = delivery.started.elapsed();
     let (info, _) = delivery.into_info(true);
     tracing::info!(

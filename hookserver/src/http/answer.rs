@@ -28,11 +28,22 @@ const MAX_WEBHOOK_ID: usize = 256;
 const FULL_RETRY_AFTER: u64 = 30;
 const WRITE_RETRY_AFTER: u64 = 5;
 
+/// Where a delivery comes from, for the inbox's dedupe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// Over HTTP (the Hub, its retries and replays): a repeat is a duplicate.
+    Client,
+    /// The dashboard (a test send, a redeliver): asked for to run again, so never a
+    /// duplicate.
+    Dashboard,
+}
+
 /// Runs the handler of an inline endpoint, or stores the delivery of a queued one.
 pub(crate) async fn answer(
     shared: &Shared,
     endpoint: &Endpoint,
     delivery: &Delivery,
+    sender: Sender,
 ) -> HttpResponse {
     if let Some(filter) = &endpoint.filter {
         // Read once: for the filter, and for the log line and the delivery log.
@@ -51,7 +62,7 @@ pub(crate) async fn answer(
     }
     match endpoint.queue {
         None => run_handler(endpoint, delivery, shared.handler_timeout).await,
-        Some(check) => enqueue(shared, endpoint, check, delivery).await,
+        Some(check) => enqueue(shared, endpoint, check, delivery, sender).await,
     }
 }
 
@@ -62,6 +73,7 @@ async fn enqueue(
     endpoint: &Endpoint,
     check: CheckFn,
     delivery: &Delivery,
+    sender: Sender,
 ) -> HttpResponse {
     if let Err(response) = check(delivery) {
         return response;
@@ -74,9 +86,19 @@ async fn enqueue(
         .error_response();
     };
     let webhook_id = webhook_id(delivery.request());
-    let key = match &webhook_id {
-        Some(id) => format!("id:{id}"),
-        None => format!("sha256:{}", hex::encode(Sha256::digest(&delivery.body))),
+    let key = match (sender, &webhook_id) {
+        // A key of its own: the same sample sent twice, or a delivery sent again, runs again.
+        (Sender::Dashboard, _) => {
+            let unique = getrandom::u64().unwrap_or_else(|_| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                now.map_or(0, |d| d.as_nanos() as u64)
+            });
+            format!("dashboard:{unique:016x}")
+        }
+        (Sender::Client, Some(id)) => format!("id:{id}"),
+        (Sender::Client, None) => {
+            format!("sha256:{}", hex::encode(Sha256::digest(&delivery.body)))
+        }
     };
     let arrival = Arrival {
         endpoint: Arc::clone(&endpoint.path),

@@ -11,7 +11,7 @@ use crate::access::throttle::{retry_after_secs, Guess};
 use crate::deliveries::{Incoming, Kind};
 use crate::endpoint::delivery::Delivery;
 use crate::endpoint::Endpoint;
-use crate::http::answer::answer;
+use crate::http::answer::{answer, Sender};
 use crate::http::body::{drain, read_limited};
 use crate::http::Shared;
 use crate::metrics::Answered;
@@ -145,7 +145,7 @@ async fn deliver<'s>(
     };
     // 4. The handler, guarded against panics and timed; or, queued, the inbox.
     let delivery = Delivery::new(req.clone(), body, started);
-    let response = answer(shared, endpoint, &delivery).await;
+    let response = answer(shared, endpoint, &delivery, Sender::Client).await;
     Outcome {
         response,
         read: Some(delivery),
