@@ -7,8 +7,8 @@
 //! The client (tokio-postgres, pooled by deadpool-postgres) runs on a runtime of its own:
 //! the HTTP workers, the queue's runner and the dashboard all call it from theirs.
 //!
-//! `setup` holds the schema and its migration, the pool, and the background tasks
-//! (listening, counts, purge); this module is the [`Store`] the server calls.
+//! `setup` opens it (the schema and its migration, the pool, and the background tasks:
+//! listening, counts, purge); this module is the [`Store`] the server calls.
 
 mod setup;
 
@@ -23,10 +23,9 @@ use tokio::sync::Notify;
 
 use super::request::StoredRequest;
 use super::{
-    Accepted, ActionError, Arrival, Counts, Entry, Failed, Job, Outcome, Refused, Settings, State,
-    Store,
+    Accepted, ActionError, Arrival, Counts, Entry, Failed, Job, Outcome, Refused, State, Store,
 };
-use setup::{housekeeping, listen, migrate, pool_of, read_counts};
+use setup::read_counts;
 
 /// The channel `NOTIFY` wakes idle replicas on.
 const CHANNEL: &str = "hookserver_inbox";
@@ -98,65 +97,6 @@ fn db_error(err: &dyn std::error::Error) -> String {
 }
 
 impl Postgres {
-    /// Connects, creates or migrates the schema (safe when replicas start together), and
-    /// starts listening for new deliveries.
-    pub(crate) fn open(url: &str, settings: &Settings) -> Result<Arc<Self>, String> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|err| format!("not a PostgreSQL URL: {err}"))?;
-        config.connect_timeout(Duration::from_secs(5));
-        config.application_name("hookserver");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("hookserver-postgres")
-            .enable_all()
-            .build()
-            .map_err(|err| err.to_string())?;
-        let pool = pool_of(config.clone())?;
-        // Attempts' progress (claims, outcomes) commits without waiting for the disk: a
-        // record lost in a database crash only runs an attempt again.
-        let mut unsynced = config.clone();
-        unsynced.options("-c synchronous_commit=off");
-        let progress = pool_of(unsynced)?;
-        let migrating = pool.clone();
-        // Not on the caller's thread: it may be inside another runtime.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| runtime.block_on(migrate(&migrating)))
-                .join()
-                .unwrap_or_else(|_| Err("the migration panicked".to_owned()))
-        })?;
-        let me: Arc<str> = format!(
-            "{}-{}-{:08x}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned()),
-            std::process::id(),
-            getrandom::u32().unwrap_or(0)
-        )
-        .into();
-        let wake = Arc::new(Notify::new());
-        let counts = Arc::new(Mutex::new(Counts::default()));
-        let handle = runtime.handle().clone();
-        handle.spawn(listen(config, Arc::clone(&wake)));
-        let window_ms = i64::try_from(settings.dedupe_window.as_millis()).unwrap_or(i64::MAX);
-        handle.spawn(housekeeping(pool.clone(), Arc::clone(&counts), window_ms));
-        Ok(Arc::new(Postgres {
-            runtime: Some(runtime),
-            handle,
-            pool,
-            progress,
-            wake,
-            me,
-            counts,
-            next_due: Mutex::new(None),
-            limit: settings.limit,
-            window_ms,
-            // At most half of bigint's range: the SQL adds it to the clock's milliseconds.
-            lease_ms: i64::try_from(settings.lease.as_millis())
-                .unwrap_or(i64::MAX)
-                .min(i64::MAX / 2),
-        }))
-    }
-
     /// Runs `work` on the client's runtime, whatever runtime the caller is on.
     fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> impl Future<Output = Result<T, String>>
     where

@@ -1,6 +1,6 @@
-//! The PostgreSQL inbox's setup: the schema and its migration (under an advisory lock),
-//! the connection pool, and the background tasks (listening for new deliveries, reading
-//! the counts, purging old deliveries).
+//! The PostgreSQL inbox's setup: opening it, the schema and its migration (under an
+//! advisory lock), the connection pool, and the background tasks (listening for new
+//! deliveries, reading the counts, purging old deliveries).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,8 +9,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::Notify;
 use tokio_postgres::NoTls;
 
-use super::{db_error, state_of, CHANNEL, NOW};
-use crate::inbox::Counts;
+use super::{db_error, state_of, Postgres, CHANNEL, NOW};
+use crate::inbox::{Counts, Settings};
 
 /// The schema this version creates and reads.
 const SCHEMA: i32 = 1;
@@ -215,4 +215,65 @@ async fn purge(pool: &Pool, window_ms: i64) -> Result<(), String> {
         .await
         .map_err(|e| db_error(&e))?;
     Ok(())
+}
+
+impl Postgres {
+    /// Connects, creates or migrates the schema (safe when replicas start together), and
+    /// starts listening for new deliveries.
+    pub(crate) fn open(url: &str, settings: &Settings) -> Result<Arc<Self>, String> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|err| format!("not a PostgreSQL URL: {err}"))?;
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("hookserver");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hookserver-postgres")
+            .enable_all()
+            .build()
+            .map_err(|err| err.to_string())?;
+        let pool = pool_of(config.clone())?;
+        // Attempts' progress (claims, outcomes) commits without waiting for the disk: a
+        // record lost in a database crash only runs an attempt again.
+        let mut unsynced = config.clone();
+        unsynced.options("-c synchronous_commit=off");
+        let progress = pool_of(unsynced)?;
+        let migrating = pool.clone();
+        // Not on the caller's thread: it may be inside another runtime.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(migrate(&migrating)))
+                .join()
+                .unwrap_or_else(|_| Err("the migration panicked".to_owned()))
+        })?;
+        let me: Arc<str> = format!(
+            "{}-{}-{:08x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned()),
+            std::process::id(),
+            getrandom::u32().unwrap_or(0)
+        )
+        .into();
+        let wake = Arc::new(Notify::new());
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let handle = runtime.handle().clone();
+        handle.spawn(listen(config, Arc::clone(&wake)));
+        let window_ms = i64::try_from(settings.dedupe_window.as_millis()).unwrap_or(i64::MAX);
+        handle.spawn(housekeeping(pool.clone(), Arc::clone(&counts), window_ms));
+        Ok(Arc::new(Postgres {
+            runtime: Some(runtime),
+            handle,
+            pool,
+            progress,
+            wake,
+            me,
+            counts,
+            next_due: Mutex::new(None),
+            limit: settings.limit,
+            window_ms,
+            // At most half of bigint's range: the SQL adds it to the clock's milliseconds.
+            lease_ms: i64::try_from(settings.lease.as_millis())
+                .unwrap_or(i64::MAX)
+                .min(i64::MAX / 2),
+        }))
+    }
 }

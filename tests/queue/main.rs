@@ -2,8 +2,15 @@
 //! real process on a real inbox (a redb file; and a PostgreSQL database that the test
 //! starts, each case run on both from one body); deliveries go over HTTP; the journal the
 //! handlers write and the inbox's API say what ran.
+//!
+//! Here: the helpers and the delivery's life (stored, run, deduplicated, retried, dead,
+//! refused, full); the dashboard's part in `dashboard.rs`; launching and the settings in
+//! `settings.rs`.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod dashboard;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -160,55 +167,6 @@ fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
     std::thread::sleep(Duration::from_millis(300));
     let record_runs = scratch.lines().iter().filter(|l| l[0] == "record").count();
     assert_eq!(record_runs, 3, "{:?}", scratch.lines());
-}
-
-/// What the dashboard sends is asked for to run again, so it is never a duplicate: the same
-/// sample sent twice runs twice, and a redeliver runs a delivery again, while the Hub's
-/// repeat of it is still one.
-fn the_dashboard_s_sends_are_never_duplicates(scratch: &Scratch) {
-    let bot = drill(scratch, &[]);
-    let base = bot.base();
-    let test_send = || {
-        let reply = post(
-            &format!("{base}/api/webhooks/record/test"),
-            br#"{"sample": "discussion.create (hub-docs)"}"#,
-            &[],
-        );
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        let delivery = reply.json()["delivery"].clone();
-        assert_eq!(delivery["status"], 202, "{delivery}");
-        delivery["answer"]["body"].as_str().unwrap().to_owned()
-    };
-    assert_ne!(test_send(), test_send(), "two queued ids");
-    let first = queued_id(&deliver(&bot, "record", Some("sent-again")));
-    let logged = get(&format!("{base}/api/deliveries")).json()["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["kind"] == "hub")
-        .map(|d| d["id"].clone())
-        .expect("the Hub's delivery in the log");
-    let again = post(
-        &format!("{base}/api/deliveries/{logged}/redeliver"),
-        b"",
-        &[("origin", base.as_str())],
-    );
-    assert_eq!(again.status, 200, "{}", again.body);
-    let replayed = again.json()["delivery"].clone();
-    assert_eq!(replayed["status"], 202, "{replayed}");
-    assert!(!replayed["answer"]["body"]
-        .as_str()
-        .unwrap()
-        .contains(&first));
-    let repeat = deliver(&bot, "record", Some("sent-again"));
-    assert_eq!(repeat.json(), serde_json::json!({ "duplicate": first }));
-    common::wait_until("four runs", 15, || scratch.lines().len() == 4);
-    let sent_again = scratch
-        .lines()
-        .iter()
-        .filter(|l| l[1] == "sent-again")
-        .count();
-    assert_eq!(sent_again, 2, "{:?}", scratch.lines());
 }
 
 fn a_failing_attempt_is_retried_and_the_third_succeeds(scratch: &Scratch) {
@@ -371,145 +329,6 @@ fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(scratch: &S
 }
 
 #[test]
-fn the_inbox_api_follows_the_dashboard_s_access_rules() {
-    let scratch = Scratch::new("access");
-    let bot = drill(&scratch, &[("WEBHOOK_SECRET", "drill-secret-0123456789")]);
-    let url = format!("{}/api/inbox", bot.base());
-    assert_eq!(get(&url).status, 401);
-    let bearer = [("authorization", "Bearer drill-secret-0123456789")];
-    assert_eq!(send("GET", &url, b"", &bearer).status, 200);
-    assert_eq!(send("GET", &format!("{url}/dead"), b"", &[]).status, 401);
-    let retry = send("POST", &format!("{url}/1/retry"), b"", &[]);
-    assert_eq!(retry.status, 401);
-    // A cross-site page cannot act with the bearer's browser... nor with a session.
-    let cross = send(
-        "DELETE",
-        &format!("{url}/1"),
-        b"",
-        &[bearer[0], ("origin", "https://evil.example")],
-    );
-    assert_eq!(cross.status, 403, "{}", cross.body);
-}
-
-#[test]
-fn a_server_without_a_queued_endpoint_has_no_inbox() {
-    let bot = Bot::start("trigger_training", &[]);
-    let reply = get(&format!("{}/api/inbox", bot.base()));
-    assert_eq!(reply.status, 404);
-    assert!(reply.json()["error"].as_str().unwrap().contains("no inbox"));
-}
-
-#[test]
-fn an_inbox_that_cannot_be_opened_is_a_clear_launch_error() {
-    let scratch = Scratch::new("bad-file");
-    let garbage = scratch.0.join("garbage.redb");
-    std::fs::write(
-        &garbage,
-        b"this is not a database, and a redb file starts otherwise",
-    )
-    .unwrap();
-    let missing_dir = scratch.0.join("no/such/dir/inbox.redb");
-    for (file, says) in [
-        (garbage.display().to_string(), "garbage.redb"),
-        (
-            missing_dir.display().to_string(),
-            "its folder does not exist",
-        ),
-    ] {
-        let env = [
-            ("HOOKSERVER_PORT", "0"),
-            ("HOOKSERVER_INBOX", file.as_str()),
-        ];
-        let stderr = common::bot::launch_error("queue_drill", &env);
-        assert!(stderr.contains("cannot open the inbox"), "{stderr}");
-        assert!(stderr.contains(says), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    }
-    // A database that cannot be reached is an error of the launch too.
-    let port = common::free_port();
-    let unreachable = format!("postgres://bot:pw@127.0.0.1:{port}/hooks");
-    let env = [
-        ("HOOKSERVER_PORT", "0"),
-        ("HOOKSERVER_INBOX", unreachable.as_str()),
-    ];
-    let stderr = common::bot::launch_error("queue_drill", &env);
-    assert!(
-        stderr.contains("cannot open the inbox postgres://bot:***@127.0.0.1"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("cannot connect"), "{stderr}");
-    assert!(!stderr.contains(":pw@"), "the password was shown: {stderr}");
-    // The garbage was left as it was.
-    assert!(std::fs::read(&garbage)
-        .unwrap()
-        .starts_with(b"this is not a database"));
-}
-
-/// Every duration and count setting at its type's maximum (read as "no limit") still
-/// serves: an inline delivery answers, a queued one is stored, run and done, and the
-/// inbox's API shows the settings. (Each of these once broke: a handler timeout that long
-/// panicked at launch, as the replicas' lease is twice it; on PostgreSQL that lease
-/// overflowed the clock in SQL on every claim; `usize::MAX` workers panicked the queue's
-/// thread, so deliveries were acknowledged and never run; a backoff past `u64::MAX` ms
-/// panicked `GET /api/inbox`; a request timeout that long panicked every connection.)
-fn every_setting_at_its_maximum_means_no_limit(scratch: &Scratch) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&runs);
-    let mut app = hookserver::WebhooksServer::empty()
-        .webhook_secret("")
-        .inbox(scratch.inbox())
-        .handler_timeout(Some(Duration::MAX))
-        .body_timeout(Duration::MAX)
-        .request_timeout(Duration::MAX)
-        .shutdown_timeout(Duration::MAX)
-        .queue_backoff(Duration::MAX)
-        .dedupe_window(Duration::MAX)
-        .session_ttl(Duration::MAX)
-        .queue_workers(usize::MAX)
-        .queue_attempts(u32::MAX)
-        .queue_limit(usize::MAX)
-        .delivery_log(usize::MAX)
-        .event_streams(usize::MAX);
-    app.add_webhook("now", |payload: hookserver::WebhookPayload| async move {
-        payload.repo.name
-    })
-    .unwrap();
-    app.add_queued_webhook("later", move || {
-        let counted = Arc::clone(&counted);
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-        }
-    })
-    .unwrap();
-    let server = common::serve(app);
-    let reply = post(
-        &format!("{}/webhooks/now", server.url()),
-        &common::hub_sample(),
-        &[],
-    );
-    assert_eq!(reply.status, 200, "{reply:?}");
-    let reply = post(
-        &format!("{}/webhooks/later", server.url()),
-        &common::hub_sample(),
-        &[("webhook-id", "at-the-maximum")],
-    );
-    assert_eq!(reply.status, 202, "{reply:?}");
-    common::wait_until("the queued delivery ran", 10, || {
-        runs.load(Ordering::SeqCst) == 1
-    });
-    common::wait_until("the inbox counts it done", 10, || {
-        get(&format!("{}/api/inbox", server.url())).json()["counts"]["done"] == 1
-    });
-    let settings = get(&format!("{}/api/inbox", server.url())).json()["settings"].clone();
-    assert_eq!(settings["workers"], u64::from(u32::MAX), "{settings}");
-    assert_eq!(settings["backoff_ms"], u64::MAX, "{settings}");
-    server.stop();
-}
-
-#[test]
 fn a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids_on_redb() {
     a_queued_delivery_is_answered_202_once_stored_then_run_with_its_ids(&Scratch::new("run"));
 }
@@ -551,16 +370,6 @@ fn a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more_on_redb() {
     a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more(&Scratch::new("full"));
 }
 
-#[test]
-fn the_dashboard_s_sends_are_never_duplicates_on_redb() {
-    the_dashboard_s_sends_are_never_duplicates(&Scratch::new("dashboard"));
-}
-
-#[test]
-fn every_setting_at_its_maximum_means_no_limit_on_redb() {
-    every_setting_at_its_maximum_means_no_limit(&Scratch::new("maximum"));
-}
-
 /// A case that runs on either backend.
 type Case = fn(&Scratch);
 
@@ -595,59 +404,17 @@ fn every_case_on_postgres() {
             "full",
             a_full_inbox_answers_503_with_retry_after_and_stores_nothing_more,
         ),
-        ("maximum", every_setting_at_its_maximum_means_no_limit),
-        ("dashboard", the_dashboard_s_sends_are_never_duplicates),
+        (
+            "maximum",
+            settings::every_setting_at_its_maximum_means_no_limit,
+        ),
+        (
+            "dashboard",
+            dashboard::the_dashboard_s_sends_are_never_duplicates,
+        ),
     ];
     for (name, case) in cases {
         eprintln!("postgres: {name}");
         case(&Scratch::on(name, pg.database()));
     }
-}
-
-/// In an app of one's own (`configure()`), a queued endpoint stores and runs its
-/// deliveries too; and the dashboard's test send to a queued endpoint goes through the
-/// inbox (answered 202, then run).
-#[test]
-fn configure_and_the_dashboard_s_test_send_queue_too() {
-    use hookserver::actix_web::{test, App};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    let scratch = Scratch::new("configure");
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&runs);
-    let mut server = hookserver::WebhooksServer::empty().inbox(scratch.inbox());
-    server
-        .add_queued_webhook("later", move || {
-            let counted = Arc::clone(&counted);
-            async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
-        })
-        .unwrap();
-    hookserver::actix_web::rt::System::new().block_on(async {
-        let app = test::init_service(App::new().configure(server.configure().unwrap())).await;
-        let request = test::TestRequest::post()
-            .uri("/webhooks/later")
-            .insert_header(("webhook-id", "own-app"))
-            .set_payload(common::hub_sample())
-            .to_request();
-        let response = test::call_service(&app, request).await;
-        assert_eq!(response.status(), 202);
-        // The dashboard's test send (this machine, no secret: allowed).
-        let request = test::TestRequest::post()
-            .uri("/api/webhooks/later/test")
-            .insert_header(("content-type", "application/json"))
-            .set_payload(r#"{"sample": "discussion.create (hub-docs)"}"#)
-            .to_request();
-        let response = test::call_service(&app, request).await;
-        assert_eq!(response.status(), 200);
-        let sent: serde_json::Value = test::read_body_json(response).await;
-        assert_eq!(sent["delivery"]["status"], 202, "{sent}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while runs.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-            hookserver::actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
-    });
 }
