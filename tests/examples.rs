@@ -168,6 +168,27 @@ fn a_secret_that_is_not_utf8_is_an_error_not_no_secret() {
     );
 }
 
+/// A secret with whitespace at an end (a newline from a file, say) cannot travel in a
+/// header, which sheds it: the bot warns at launch, and the header with the visible part
+/// is refused.
+#[test]
+fn a_secret_with_whitespace_at_an_end_is_warned_about() {
+    let secret = "a-long-enough-secret-value-42";
+    let bot = Bot::start(
+        "trigger_training",
+        &[("WEBHOOK_SECRET", &format!("{secret}\n"))],
+    );
+    let url = bot.url_of("/webhooks/trigger_training");
+    let sent = post(&url, &common::hub_sample(), &[("x-webhook-secret", secret)]);
+    assert_eq!(sent.status, 403, "{}", sent.body);
+    let (code, stderr) = bot.stop_with("TERM");
+    assert_eq!(code, Some(0));
+    assert!(
+        stderr.contains("warning: the webhook secret begins or ends with whitespace"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn custom_server_uses_its_ui_secret_and_explicit_paths() {
     let bot = Bot::start("custom_server", &[]);

@@ -247,6 +247,16 @@ impl WebhooksServer {
                  be guessed from many addresses; use a long random one (`openssl rand -hex 16`)."
             ));
         }
+        if config.secret.as_ref().is_some_and(|s| {
+            let value = s.expose();
+            value.first().is_some_and(u8::is_ascii_whitespace)
+                || value.last().is_some_and(u8::is_ascii_whitespace)
+        }) {
+            say_err(
+                "warning: the webhook secret begins or ends with whitespace (a newline from a file?): \
+                 no X-Webhook-Secret header can carry it, so the Hub's deliveries will be refused; remove it.",
+            );
+        }
         if self.endpoints.is_empty() {
             say_err(
                 "warning: no webhook endpoint is registered. Add one with #[webhook_endpoint] or add_webhook(...); \
