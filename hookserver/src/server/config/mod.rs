@@ -312,6 +312,13 @@ impl Config {
             .clone()
             .or_else(|| set("HOOKSERVER_HOST"))
             .unwrap_or_else(|| if on_space { "0.0.0.0" } else { "127.0.0.1" }.to_owned());
+        // ` ::1 ` and `[::1]` (as in a URL) name `::1`.
+        let host = host.trim();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .to_owned();
         let port = match (server.port, set("HOOKSERVER_PORT")) {
             (Some(port), _) => Some(port),
             (None, Some(value)) => Some(value.trim().parse::<u16>().map_err(|_| {

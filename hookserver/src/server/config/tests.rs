@@ -46,6 +46,17 @@ fn environment_then_builder() {
     assert_eq!(c.base_url(9000), "http://[::1]:9000");
     let c = resolve(&WebhooksServer::empty().host("0.0.0.0").port(0), &env).unwrap();
     assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", Some(0)));
+    // Spaces around it, and an IPv6 address in brackets (as in a URL), are read through.
+    for written in [" 127.0.0.1 ", "[::1]", " [::1]\n"] {
+        let c = resolve(&WebhooksServer::empty(), &[("HOOKSERVER_HOST", written)]).unwrap();
+        assert!(
+            matches!(c.host.as_str(), "127.0.0.1" | "::1"),
+            "{written:?}: {}",
+            c.host
+        );
+    }
+    let c = resolve(&WebhooksServer::empty().host("[::1]"), &[]).unwrap();
+    assert_eq!(c.host, "::1");
 }
 
 #[test]
