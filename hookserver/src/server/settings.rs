@@ -171,7 +171,7 @@ impl WebhooksServer {
 
     /// How long a dashboard login lasts (overrides `HOOKSERVER_SESSION_TTL`; default
     /// [`DEFAULT_SESSION_TTL`](crate::DEFAULT_SESSION_TTL), 12 h; at most 100 years, which
-    /// is what `Duration::MAX` gives).
+    /// is what `Duration::MAX` gives; zero is a launch error, as a login would end at once).
     ///
     /// ```
     /// use std::time::Duration;

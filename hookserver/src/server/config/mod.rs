@@ -377,13 +377,22 @@ impl Config {
             })?,
             (None, None) => DEFAULT_DELIVERY_LOG,
         };
+        // Zero would end every login at once.
         let session_ttl = match (server.session_ttl, set("HOOKSERVER_SESSION_TTL")) {
-            (Some(ttl), _) => ttl,
-            (None, Some(value)) => humantime::parse_duration(value.trim()).map_err(|_| {
-                Error::Config(format!(
-                    "HOOKSERVER_SESSION_TTL must be a duration such as 12h or 30m, not {value:?}"
+            (Some(ttl), _) if ttl.is_zero() => {
+                return Err(Error::Config(
+                    ".session_ttl must be more than zero: a login would end at once".to_owned(),
                 ))
-            })?,
+            }
+            (Some(ttl), _) => ttl,
+            (None, Some(value)) => humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|ttl| !ttl.is_zero())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "HOOKSERVER_SESSION_TTL must be a duration such as 12h or 30m, not {value:?}"
+                    ))
+                })?,
             (None, None) => DEFAULT_SESSION_TTL,
         };
         let event_streams = match (server.event_streams, set("HOOKSERVER_EVENT_STREAMS")) {

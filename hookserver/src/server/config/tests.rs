@@ -86,6 +86,7 @@ fn the_dashboard_s_settings_come_from_the_environment_or_say_what_is_wrong() {
     assert!(c.proxies.any, "on a Space every peer is the Hub's proxy");
     for (name, value) in [
         ("HOOKSERVER_SESSION_TTL", "forever"),
+        ("HOOKSERVER_SESSION_TTL", "0s"),
         ("HOOKSERVER_EVENT_STREAMS", "-1"),
         ("HOOKSERVER_TRUSTED_PROXIES", "10.0.0.2, proxy.example"),
     ] {
@@ -93,6 +94,12 @@ fn the_dashboard_s_settings_come_from_the_environment_or_say_what_is_wrong() {
         let err = err.to_string();
         assert!(err.contains(name), "{err}");
     }
+    let err = resolve(&WebhooksServer::empty().session_ttl(Duration::ZERO), &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(".session_ttl must be more than zero"),
+        "{err}"
+    );
     // The builder wins.
     let built = WebhooksServer::empty()
         .session_ttl(Duration::from_secs(5))
