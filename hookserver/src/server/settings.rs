@@ -70,7 +70,7 @@ impl WebhooksServer {
 
     /// The port to listen on; overrides `HOOKSERVER_PORT`; `0` picks a free port. A chosen
     /// port that is taken is an error; without a choice, 7860 and then the next free port
-    /// up to 7959 is used.
+    /// up to 7959 is used (on a Space 7860 only: its proxy sends there).
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::empty().port(0);

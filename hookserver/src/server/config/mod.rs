@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::handle::local_url;
-use super::{QueueOptions, WebhooksServer};
+use super::{QueueOptions, WebhooksServer, DEFAULT_PORT};
 use crate::access::secret::Secret;
 use crate::access::session::DEFAULT_SESSION_TTL;
 use crate::access::throttle::Proxies;
@@ -326,6 +326,8 @@ impl Config {
                     "HOOKSERVER_PORT must be a port number from 0 to 65535, not {value:?}"
                 ))
             })?),
+            // A Space's proxy sends to 7860 (its `app_port`) only: no fallback to another.
+            (None, None) if on_space => Some(DEFAULT_PORT),
             (None, None) => None,
         };
         let space_url =

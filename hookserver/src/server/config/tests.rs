@@ -27,6 +27,8 @@ fn a_space_listens_everywhere_and_prints_its_https_url() {
         let c = resolve(&WebhooksServer::empty(), vars).unwrap();
         assert_eq!(c.host, "0.0.0.0");
         assert!(c.on_space);
+        // Its proxy sends to 7860 only: a port taken there is an error, not another port.
+        assert_eq!(c.port, Some(7860));
     }
     let c = resolve(
         &WebhooksServer::empty(),
