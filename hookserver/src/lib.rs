@@ -68,6 +68,11 @@ mod samples;
 mod server;
 mod share;
 
+/// The longest timeout or lifetime kept (100 years): a longer one (`Duration::MAX`, read as
+/// "no limit") is this, as the clock cannot hold a deadline that far.
+pub(crate) const LONGEST: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub use actix_web;
 pub use actix_web::web::Bytes;
 pub use hookserver_macros::{launch, main, webhook_endpoint};

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::LONGEST;
+
 /// How long a session lasts by default (`HOOKSERVER_SESSION_TTL`).
 ///
 /// ```
@@ -16,10 +18,6 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// How many sessions are kept at most (the one closest to expiry goes first).
 const KEPT: usize = 1024;
-
-/// The longest a session lasts (100 years): a longer TTL (`Duration::MAX`, read as "no
-/// end") is this, as the clock cannot hold an expiry that far.
-const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The open sessions, by the SHA-256 of their id (so that a lookup's timing tells nothing
 /// about the ids), with their expiry.

@@ -145,8 +145,7 @@ impl WebhooksServer {
     /// ```
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        self.request_timeout = timeout.min(LONGEST);
+        self.request_timeout = timeout.min(crate::LONGEST);
         self
     }
 
