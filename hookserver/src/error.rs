@@ -107,12 +107,22 @@ pub enum Error {
         /// What went wrong, and what to do (the token is never in it).
         reason: String,
     },
-    /// The server thread ended without saying why (it panicked).
-    #[error("the server thread stopped unexpectedly")]
-    ServerThread,
+    /// The server thread panicked.
+    #[error("the server thread stopped unexpectedly: {panic}")]
+    ServerThread {
+        /// The panic's message.
+        panic: String,
+    },
 }
 
 impl Error {
+    /// The error of a server thread that panicked, with the panic's message.
+    pub(crate) fn server_thread(panic: &(dyn std::any::Any + Send)) -> Self {
+        Error::ServerThread {
+            panic: crate::endpoint::run::panic_message(panic),
+        }
+    }
+
     pub(crate) fn io(addr: impl std::fmt::Display, source: std::io::Error) -> Self {
         Error::Io {
             addr: addr.to_string(),
@@ -123,3 +133,20 @@ impl Error {
 
 /// `Result` with [`Error`] as its default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_server_thread_panic_keeps_its_message() {
+        let panic = std::thread::spawn(|| panic!("the port vanished"))
+            .join()
+            .unwrap_err();
+        let err = Error::server_thread(panic.as_ref());
+        assert_eq!(
+            err.to_string(),
+            "the server thread stopped unexpectedly: the port vanished"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 #![cfg_attr(not(feature = "hub"), allow(dead_code))]
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A token: sent in the `Authorization` header and nowhere else; never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,10 +60,32 @@ pub(crate) fn find(set: &impl Fn(&str) -> Option<String>) -> Option<Token> {
     {
         return Some(token);
     }
-    let path = token_file(set)?;
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| Token::new(&text))
+    read_token_file(&token_file(set)?)
+}
+
+/// The most a token file may hold: a token is a few dozen characters.
+const TOKEN_FILE_LIMIT: u64 = 4096;
+
+/// The token in `path`, if it is a regular file of at most [`TOKEN_FILE_LIMIT`] bytes of
+/// UTF-8. Anything else (a device, a pipe, a folder, a huge file) is no token: reading it
+/// could block or never end, and the launch waits for this.
+fn read_token_file(path: &Path) -> Option<Token> {
+    use std::io::Read;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        tracing::warn!(path = %path.display(), "the token file is not a regular file: ignored");
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(TOKEN_FILE_LIMIT + 1)
+        .read_to_string(&mut text)
+        .ok()?;
+    if text.len() as u64 > TOKEN_FILE_LIMIT {
+        tracing::warn!(path = %path.display(), limit = TOKEN_FILE_LIMIT, "the token file is larger than a token: ignored");
+        return None;
+    }
+    Token::new(&text)
 }
 
 #[cfg(test)]
@@ -114,6 +136,41 @@ mod tests {
         assert_eq!(find_in(&[("HF_TOKEN", ""), ("HF_TOKEN_PATH", path)]), None);
         assert_eq!(find_in(&[("HF_TOKEN_PATH", "/nonexistent/token")]), None);
         assert_eq!(find_in(&[]), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_token_file_that_is_no_token_file_is_ignored_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("hookserver-token-odd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A device that never ends, a folder: no token, at once.
+        assert_eq!(find_in(&[("HF_TOKEN_PATH", "/dev/zero")]), None);
+        assert_eq!(find_in(&[("HF_TOKEN_PATH", dir.to_str().unwrap())]), None);
+        // A named pipe nobody writes to (opening it would wait for a writer).
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            assert_eq!(find_in(&[("HF_TOKEN_PATH", fifo.to_str().unwrap())]), None);
+        }
+        // A file far larger than a token: no token.
+        let big = dir.join("big");
+        std::fs::write(&big, "x".repeat(10_000)).unwrap();
+        assert_eq!(find_in(&[("HF_TOKEN_PATH", big.to_str().unwrap())]), None);
+        // A file that is not text: no token.
+        let binary = dir.join("binary");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        assert_eq!(
+            find_in(&[("HF_TOKEN_PATH", binary.to_str().unwrap())]),
+            None
+        );
+        // A token with the limit's worth of trailing blank lines is still read.
+        let padded = dir.join("padded");
+        let text = format!("hf_padded{}", "\n".repeat(4096 - 9));
+        std::fs::write(&padded, text).unwrap();
+        assert_eq!(
+            find_in(&[("HF_TOKEN_PATH", padded.to_str().unwrap())]).as_deref(),
+            Some("hf_padded")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

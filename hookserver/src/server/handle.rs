@@ -107,7 +107,7 @@ impl ServerHandle {
         match self.thread.join() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(Error::io(self.addr, err)),
-            Err(_) => Err(Error::ServerThread),
+            Err(panic) => Err(Error::server_thread(panic.as_ref())),
         }
     }
 }

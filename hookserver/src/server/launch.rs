@@ -219,8 +219,13 @@ impl WebhooksServer {
                 return Err(err);
             }
             Err(_) => {
-                let _ = thread.join();
-                return Err(Error::ServerThread);
+                return Err(match thread.join() {
+                    Err(panic) => Error::server_thread(panic.as_ref()),
+                    // The thread dropped its channel without a word: it cannot, but say so.
+                    Ok(_) => Error::ServerThread {
+                        panic: "it ended before it was ready".to_owned(),
+                    },
+                });
             }
         };
         let instructions = instructions(&self.endpoints, &public_url);
