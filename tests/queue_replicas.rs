@@ -1,6 +1,7 @@
 //! Several replicas, one inbox: drill bots on three ports sharing one PostgreSQL database
 //! (a real server the test starts), one of them SIGKILLed mid-run; two replicas launched
-//! at once on an empty database; the database restarted under a running bot.
+//! at once on an empty database; the database restarted under a running bot; a database
+//! that stops answering (SIGSTOP) under a bot that is then stopped.
 
 mod common;
 
@@ -291,4 +292,67 @@ fn a_database_restart_refuses_deliveries_meanwhile_and_loses_no_acknowledged_one
         "database restart: {} acknowledged ({after} near the end), {refused} answered 503 while it was down",
         acked.len()
     );
+}
+
+#[test]
+fn a_frozen_database_refuses_deliveries_and_a_stop_meanwhile_ends_in_bounded_time() {
+    let Some(pg) = PgServer::start() else {
+        return;
+    };
+    let url = pg.database();
+    let journal = Journal::new("frozen");
+    let env = [
+        ("HOOKSERVER_INBOX", url.as_str()),
+        ("DRILL_JOURNAL", &journal.path()),
+        ("DRILL_SLOW_MS", "1500"),
+        ("DRILL_SHUTDOWN_MS", "300"),
+        ("DRILL_HANDLER_TIMEOUT_MS", "3000"),
+    ];
+    let mut bot = Bot::start("queue_drill", &env);
+    let (status, text) = send(
+        &agent(),
+        &bot.url_of("/webhooks/slow"),
+        "frozen-1",
+        &common::hub_sample(),
+    )
+    .expect("the bot answers");
+    assert_eq!(status, 202, "{text}");
+    common::wait_until("the attempt to start", 10, || {
+        common::get(&format!("{}/api/inbox", bot.base())).json()["counts"]["running"] == 1
+    });
+    // The database stops answering; the bot is told to stop while its attempt runs past
+    // the shutdown timeout, so that it puts the attempt back, in a database that does
+    // not answer.
+    let frozen = pg.freeze();
+    // A delivery meanwhile is refused in bounded time, for the Hub to retry.
+    let asked = Instant::now();
+    let mut response = agent()
+        .post(&bot.url_of("/webhooks/record"))
+        .header("webhook-id", "frozen-2")
+        .send(&common::hub_sample()[..])
+        .expect("the bot answers");
+    let waited = asked.elapsed();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let text = response.body_mut().read_to_string().unwrap();
+    assert!(text.contains("did not answer"), "{text}");
+    eprintln!("a delivery with the database frozen: 503 after {waited:?}");
+    let started = Instant::now();
+    let exited = bot.exits_within("TERM", Duration::from_secs(20));
+    assert!(
+        exited.is_some(),
+        "the bot was still running 20 s after SIGTERM, its database frozen"
+    );
+    eprintln!(
+        "stopped in {:?} with the database frozen",
+        started.elapsed()
+    );
+    drop(frozen);
+    drop(bot);
+    // Nothing acknowledged is lost: the next start runs the attempt (its lease expired).
+    let bot = Bot::start("queue_drill", &env);
+    common::wait_until("the attempt to run again", 30, || {
+        journal.runs().iter().any(|(id, _)| id == "frozen-1")
+    });
+    common::wait_until("the inbox to drain", 30, || waiting(&bot) == 0);
 }

@@ -167,6 +167,24 @@ impl Bot {
         url[..url.find("/webhooks/").unwrap()].to_owned()
     }
 
+    /// Sends `signal`; the exit code once the bot has exited, or `None` when it is still
+    /// running after `limit` (the bot is killed when dropped).
+    pub fn exits_within(&mut self, signal: &str, limit: Duration) -> Option<Option<i32>> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.child().try_wait().unwrap() {
+                return Some(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Sends `signal` and returns the exit code and standard error.
     pub fn stop_with(self, signal: &str) -> (Option<i32>, String) {
         let (code, _, stderr) = self.stop_with_output(signal);

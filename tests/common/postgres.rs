@@ -157,6 +157,23 @@ impl PgServer {
         self.run();
     }
 
+    /// Freezes every process of the server (SIGSTOP on its process group, and on the
+    /// backends, which PostgreSQL puts in sessions of their own) until the returned value
+    /// is dropped (SIGCONT): a database that stops answering, its connections still open.
+    pub fn freeze(&self) -> Frozen {
+        use nix::sys::signal::{kill, killpg, Signal};
+        use nix::unistd::Pid;
+        let group = self.process.as_ref().expect("postgres runs").id();
+        let group = Pid::from_raw(group as i32);
+        killpg(group, Signal::SIGSTOP).unwrap();
+        // The postmaster is stopped: it forks no new backend while the tree is read.
+        let members = descendants(group.as_raw());
+        for &pid in &members {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
+        }
+        Frozen { group, members }
+    }
+
     /// A new empty database's URL.
     pub fn database(&self) -> String {
         let n = self
@@ -199,6 +216,56 @@ impl PgServer {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+/// The processes under `root` (its children, theirs, ...), from `/proc`.
+fn descendants(root: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`: the name may hold spaces; read after its `)`.
+            let ppid = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// A frozen server: thawed (SIGCONT) when dropped, a failed test included.
+pub struct Frozen {
+    group: nix::unistd::Pid,
+    members: Vec<i32>,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, killpg, Signal};
+        for &pid in &self.members {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT);
+        }
+        let _ = killpg(self.group, Signal::SIGCONT);
     }
 }
 

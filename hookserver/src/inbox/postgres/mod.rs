@@ -13,6 +13,7 @@
 mod setup;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +34,14 @@ const CHANNEL: &str = "hookserver_inbox";
 const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 /// How close to the waiting limit the counts are read for each delivery.
 const NEAR_LIMIT: usize = 100;
+/// How long any work waits for the database's answer.
+const ANSWER_LIMIT: Duration = Duration::from_secs(5);
+/// The error of work the database did not answer within [`ANSWER_LIMIT`].
+const NO_ANSWER: &str = "the database did not answer within 5 s";
+/// How long a stop waits for the database to take back a running delivery.
+const RELEASE_LIMIT: Duration = Duration::from_secs(1);
+/// A release's error when the database did not answer within [`RELEASE_LIMIT`].
+const TIMED_OUT: &str = "the database did not answer within 1 s";
 
 /// The inbox in a PostgreSQL database.
 pub(crate) struct Postgres {
@@ -51,6 +60,8 @@ pub(crate) struct Postgres {
     limit: usize,
     window_ms: i64,
     lease_ms: i64,
+    /// Set once the database left a release unanswered: the next ones are not waited for.
+    unanswered: AtomicBool,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -96,14 +107,25 @@ fn db_error(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// `work`, or an error once the database has not answered for [`ANSWER_LIMIT`]: one that
+/// stops answering (a frozen server, a cut network) must not hold a delivery's answer,
+/// the queue or the dashboard forever. Work cut short this way may still have been
+/// committed; at least once allows that (the Hub's retry of a 503 is then a duplicate).
+async fn within_limit<T>(work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(ANSWER_LIMIT, work)
+        .await
+        .unwrap_or_else(|_| Err(NO_ANSWER.to_owned()))
+}
+
 impl Postgres {
-    /// Runs `work` on the client's runtime, whatever runtime the caller is on.
+    /// Runs `work` on the client's runtime, whatever runtime the caller is on, within
+    /// [`ANSWER_LIMIT`].
     fn run<T, F>(&self, work: impl FnOnce(Pool) -> F) -> impl Future<Output = Result<T, String>>
     where
         F: Future<Output = Result<T, String>> + Send + 'static,
         T: Send + 'static,
     {
-        let task = self.handle.spawn(work(self.pool.clone()));
+        let task = self.handle.spawn(within_limit(work(self.pool.clone())));
         async move { task.await.map_err(|err| err.to_string())? }
     }
 
@@ -116,7 +138,7 @@ impl Postgres {
         F: Future<Output = Result<T, String>> + Send + 'static,
         T: Send + 'static,
     {
-        let task = self.handle.spawn(work(self.progress.clone()));
+        let task = self.handle.spawn(within_limit(work(self.progress.clone())));
         async move { task.await.map_err(|err| err.to_string())? }
     }
 }
@@ -394,24 +416,41 @@ impl Store for Postgres {
         let me = Arc::clone(&self.me);
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         let work = self.run_progress(move |pool| async move {
-            let client = pool.get().await.map_err(|e| db_error(&e))?;
-            let me: &str = &me;
-            client
-                .execute(
-                    &format!(
-                        "UPDATE hookserver_deliveries
-                         SET state = CASE WHEN tries <= 1 THEN 0 ELSE 2 END, tries = tries - 1,
-                             next_at = {NOW}, lease_until = NULL
-                         WHERE id = $1 AND leased_by = $2 AND state = 1"
-                    ),
-                    &[&id, &me],
-                )
+            let put_back = async move {
+                let client = pool.get().await.map_err(|e| db_error(&e))?;
+                let me: &str = &me;
+                client
+                    .execute(
+                        &format!(
+                            "UPDATE hookserver_deliveries
+                             SET state = CASE WHEN tries <= 1 THEN 0 ELSE 2 END, tries = tries - 1,
+                                 next_at = {NOW}, lease_until = NULL
+                             WHERE id = $1 AND leased_by = $2 AND state = 1"
+                        ),
+                        &[&id, &me],
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| db_error(&e))
+            };
+            // A database that does not answer must not hold up the stop.
+            tokio::time::timeout(RELEASE_LIMIT, put_back)
                 .await
-                .map(|_| ())
-                .map_err(|e| db_error(&e))
+                .unwrap_or_else(|_| Err(TIMED_OUT.to_owned()))
         });
         // Waited for on this thread: the process is stopping.
-        let _ = futures_executor::block_on(work);
+        if self.unanswered.load(Ordering::Relaxed) {
+            return;
+        }
+        let failed = match futures_executor::block_on(work) {
+            Ok(()) => return,
+            Err(err) => err,
+        };
+        // Not put back: its lease expires and it runs again (at least once).
+        tracing::warn!(id, error = %failed, "the inbox could not put a running delivery back; it runs again when its lease expires");
+        if failed == TIMED_OUT {
+            self.unanswered.store(true, Ordering::Relaxed);
+        }
     }
 
     fn wake(&self) -> &Notify {

@@ -2,6 +2,7 @@
 //! advisory lock), the connection pool, and the background tasks (listening for new
 //! deliveries, reading the counts, purging old deliveries).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -274,6 +275,7 @@ impl Postgres {
             lease_ms: i64::try_from(settings.lease.as_millis())
                 .unwrap_or(i64::MAX)
                 .min(i64::MAX / 2),
+            unanswered: AtomicBool::new(false),
         }))
     }
 }
