@@ -1,5 +1,5 @@
 //! The embedded inbox on a real file: a delivery's row through its life, the purge of old
-//! done deliveries, and a file of another format.
+//! done deliveries, the compaction of a file left mostly free, and a file of another format.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -298,4 +298,117 @@ fn an_open_waits_for_the_last_store_of_its_file_to_close() {
         closing.join().unwrap();
         drop(reopened);
     }
+}
+
+/// An arrival with a body of `len` bytes.
+fn big_arrival(key: &str, len: usize) -> Arrival {
+    let req = actix_web::test::TestRequest::post()
+        .uri("/webhooks/a")
+        .to_http_request();
+    Arrival {
+        endpoint: "/webhooks/a".into(),
+        webhook_id: Some(key.to_owned()),
+        key: format!("id:{key}"),
+        request: StoredRequest::of(&req, &vec![b'x'; len]),
+    }
+}
+
+/// Fills a fresh `store` with 40 deliveries of 512 KiB, runs them all, and waits past
+/// the window: the file is then over 16 MiB, and its pages free once purged.
+async fn fill_and_run(store: &Embedded) {
+    for i in 0..40u64 {
+        store
+            .accept(big_arrival(&i.to_string(), 512 * 1024))
+            .await
+            .unwrap();
+    }
+    for id in 1..=40 {
+        claim(store, id).await;
+        store.finish(id, 1, Outcome::Done).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+fn size(file: &TempFile) -> u64 {
+    std::fs::metadata(&file.0).unwrap().len()
+}
+
+/// Sends the writer's purge (every 10 minutes; here now) and waits until `left` done
+/// deliveries are left.
+async fn purge(store: &Embedded, left: usize) {
+    store.send(Op::Purge);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.counts().await.unwrap().done > left {
+        assert!(Instant::now() < deadline, "the purge did not happen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn a_file_mostly_free_after_a_purge_is_compacted() {
+    let file = TempFile::new("compact");
+    let settings = settings(&file, Duration::from_millis(200));
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        fill_and_run(&store).await;
+        let full = size(&file);
+        assert!(full > COMPACT_ABOVE, "the file grew to {full} bytes only");
+        purge(&store, 0).await;
+        // Compacted by the writer after the purge that freed it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while size(&file) > COMPACT_ABOVE / 4 {
+            assert!(
+                Instant::now() < deadline,
+                "not compacted: {} bytes",
+                size(&file)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The inbox goes on: a new delivery is stored and found again after a reopen.
+        store.accept(arrival("after", "{}")).await.unwrap();
+        drop(store);
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(store.counts().await.unwrap().queued, 1);
+    });
+}
+
+#[test]
+fn a_file_left_mostly_free_is_compacted_at_launch() {
+    let file = TempFile::new("compact-launch");
+    let mut settings = settings(&file, Duration::from_millis(200));
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        // Many small deliveries, as a bot's burst: their rows and keys spread over the
+        // file's pages, which redb cannot give back by cutting the file's end.
+        let long_id = "w".repeat(200);
+        for round in 0..30u64 {
+            let accepts = (0..100u64).map(|i| {
+                let key = format!("{long_id}{}", round * 100 + i);
+                let mut arrival = arrival(&key, "{}");
+                arrival.key = format!("id:{key}");
+                store.accept(arrival)
+            });
+            futures_util::future::join_all(accepts).await;
+            for _ in 0..100 {
+                let job = store.claim().await.unwrap().expect("a delivery is due");
+                store.finish(job.id, 1, Outcome::Done).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // A reader holds the file during the purge: the writer cannot compact it then.
+        let held = store.inner.db().unwrap();
+        purge(&store, 0).await;
+        // The writer is past the purge's commit once a later write is answered.
+        store.accept(arrival("after", "{}")).await.unwrap();
+        drop(held);
+    });
+    let left = size(&file);
+    assert!(left > COMPACT_ABOVE, "the file is {left} bytes only");
+    // Reopened with a long window (its purge removes nothing): the open compacts.
+    settings.dedupe_window = Duration::from_secs(3600);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert!(size(&file) < COMPACT_ABOVE / 4, "{} bytes", size(&file));
+        assert_eq!(store.counts().await.unwrap().queued, 1);
+    });
 }

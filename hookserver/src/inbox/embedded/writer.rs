@@ -420,6 +420,7 @@ impl Inner {
     fn committed(&self, batch: Vec<Op>, effects: Vec<Effect>, batches: &mut Batches) {
         let now = now_ms();
         let mut woke = false;
+        let mut compact = false;
         for (op, effect) in batch.into_iter().zip(effects) {
             match (op, effect) {
                 (Op::Accept { id, arrival, reply }, Effect::Accepted(accepted, unwritten)) => {
@@ -453,6 +454,9 @@ impl Inner {
                 (Op::Purge, Effect::Purged(purged)) => {
                     let mut schedule = lock(&self.schedule);
                     schedule.counts.done = schedule.counts.done.saturating_sub(purged);
+                    let counts = &schedule.counts;
+                    // Most of what the file held is gone: it may be mostly free pages.
+                    compact = purged > 0 && purged >= counts.waiting() + counts.done + counts.dead;
                 }
                 (Op::Retry { id, reply }, effect) => {
                     let result = match effect {
@@ -489,6 +493,9 @@ impl Inner {
         }
         if woke {
             self.wake.notify_one();
+        }
+        if compact {
+            self.compact();
         }
     }
 
