@@ -164,6 +164,12 @@ impl Inner {
                 Err(mpsc::RecvTimeoutError::Timeout) => Op::Purge,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             };
+            if first.acknowledges() {
+                // Its commit waits for the disk: let the threads sharing this CPU (the HTTP
+                // workers, busy with more deliveries) hand theirs in first, so that one
+                // fsync acknowledges more (BENCHMARKS.md, tenth session).
+                std::thread::yield_now();
+            }
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match ops.try_recv() {
