@@ -62,6 +62,8 @@ pub(crate) enum Answered {
 /// a label look-up (hashing the labels and locking the family cost more than counting).
 #[derive(Debug)]
 struct Resolved {
+    /// The status of most of its deliveries: 200, or 202 for a queued endpoint.
+    status: u16,
     ok: Counter,
     latency: Histogram,
 }
@@ -143,16 +145,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Metrics whose series for `endpoints` (full paths) exist from the start, at zero,
-    /// and are counted without a label look-up.
-    pub(crate) fn new<'a>(endpoints: impl IntoIterator<Item = &'a Arc<str>>) -> Self {
+    /// Metrics whose series for `endpoints` (full paths, each with the status of most of
+    /// its deliveries: 200, or 202 when queued) exist from the start, at zero, and are
+    /// counted without a label look-up.
+    pub(crate) fn new<'a>(endpoints: impl IntoIterator<Item = (&'a Arc<str>, u16)>) -> Self {
         let mut metrics = Metrics::default();
-        for path in endpoints {
+        for (path, status) in endpoints {
             let endpoint = Path(Arc::clone(path));
             let resolved = Resolved {
+                status,
                 ok: metrics.deliveries.get_or_create_owned(&Delivered {
                     endpoint: endpoint.clone(),
-                    status: 200,
+                    status,
                 }),
                 latency: metrics.latency.get_or_create_owned(&Endpoint { endpoint }),
             };
@@ -170,7 +174,7 @@ impl Metrics {
         answered: Option<Answered>,
     ) {
         let resolved = endpoint.and_then(|e| self.resolved.get(&**e));
-        if let (Some(resolved), 200, None) = (resolved, status, answered) {
+        if let (Some(resolved), None) = (resolved.filter(|r| r.status == status), answered) {
             resolved.ok.inc();
             resolved.latency.observe(seconds);
             return;
@@ -276,13 +280,20 @@ mod tests {
     fn resolved_endpoints_count_as_the_families_do() {
         let a: Arc<str> = "/webhooks/a".into();
         let b: Arc<str> = "/webhooks/b".into();
-        let metrics = Metrics::new([&a, &b]);
+        // `b` is queued: its deliveries are answered 202.
+        let metrics = Metrics::new([(&a, 200), (&b, 202)]);
         // Every endpoint's series exists at zero from the start.
         let text = metrics.encode(None);
         assert!(
-            text.contains(r#"hookserver_deliveries_total{endpoint="/webhooks/b",status="200"} 0"#),
+            text.contains(r#"hookserver_deliveries_total{endpoint="/webhooks/a",status="200"} 0"#),
             "{text}"
         );
+        assert!(
+            text.contains(r#"hookserver_deliveries_total{endpoint="/webhooks/b",status="202"} 0"#),
+            "{text}"
+        );
+        metrics.delivery(Some(&b), 202, 0.001, None);
+        metrics.delivery(Some(&b), 200, 0.001, Some(Answered::Duplicate));
         metrics.delivery(Some(&a), 200, 0.001, None);
         metrics.delivery(Some(&a), 200, 0.001, None);
         metrics.delivery(Some(&a), 200, 0.002, Some(Answered::Ignored));
@@ -293,6 +304,10 @@ mod tests {
             r#"hookserver_deliveries_total{endpoint="/webhooks/a",status="500"} 1"#,
             r#"hookserver_ignored_total{endpoint="/webhooks/a"} 1"#,
             r#"hookserver_delivery_seconds_count{endpoint="/webhooks/a"} 4"#,
+            r#"hookserver_deliveries_total{endpoint="/webhooks/b",status="202"} 1"#,
+            r#"hookserver_deliveries_total{endpoint="/webhooks/b",status="200"} 1"#,
+            r#"hookserver_duplicates_total{endpoint="/webhooks/b"} 1"#,
+            r#"hookserver_delivery_seconds_count{endpoint="/webhooks/b"} 2"#,
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

@@ -124,6 +124,17 @@ pub(crate) struct Endpoint {
     pub(crate) filter: Option<Arc<Filter>>,
 }
 
+impl Endpoint {
+    /// The status of a delivery it takes: 200, or 202 (stored) when queued.
+    pub(crate) fn accepted_status(&self) -> u16 {
+        if self.queue.is_some() {
+            202
+        } else {
+            200
+        }
+    }
+}
+
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")

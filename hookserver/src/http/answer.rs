@@ -129,7 +129,10 @@ async fn enqueue(
 
 /// The Hub's `Webhook-Id`: visible ASCII, at most [`MAX_WEBHOOK_ID`] bytes, else none.
 fn webhook_id(request: &actix_web::HttpRequest) -> Option<String> {
-    let mut values = request.headers().get_all(WEBHOOK_ID_HEADER);
+    // The name parsed once, not at each look-up.
+    const NAME: actix_web::http::header::HeaderName =
+        actix_web::http::header::HeaderName::from_static(WEBHOOK_ID_HEADER);
+    let mut values = request.headers().get_all(NAME);
     let value = values.next()?;
     if values.next().is_some() {
         return None;

@@ -94,7 +94,11 @@ impl WebhooksServer {
             None
         };
         let thread_inbox = inbox.clone();
-        let metrics = Arc::new(Metrics::new(self.endpoints.iter().map(|e| &e.path)));
+        let metrics = Arc::new(Metrics::new(
+            self.endpoints
+                .iter()
+                .map(|e| (&e.path, e.accepted_status())),
+        ));
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = self.workers;

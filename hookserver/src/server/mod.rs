@@ -400,7 +400,9 @@ impl WebhooksServer {
             None
         };
         let metrics = Arc::new(crate::metrics::Metrics::new(
-            self.endpoints.iter().map(|e| &e.path),
+            self.endpoints
+                .iter()
+                .map(|e| (&e.path, e.accepted_status())),
         ));
         // Queued deliveries run while the app (the last copy of this fn) lives.
         let runner = match &inbox {
