@@ -107,11 +107,11 @@ pub enum Error {
         /// What went wrong, and what to do (the token is never in it).
         reason: String,
     },
-    /// The server thread panicked.
-    #[error("the server thread stopped unexpectedly: {panic}")]
+    /// The server thread stopped unexpectedly (it panicked).
+    #[error("the server thread stopped unexpectedly: {reason}")]
     ServerThread {
-        /// The panic's message.
-        panic: String,
+        /// Why: the panic's message.
+        reason: String,
     },
 }
 
@@ -119,7 +119,7 @@ impl Error {
     /// The error of a server thread that panicked, with the panic's message.
     pub(crate) fn server_thread(panic: &(dyn std::any::Any + Send)) -> Self {
         Error::ServerThread {
-            panic: crate::endpoint::run::panic_message(panic),
+            reason: crate::endpoint::run::panic_message(panic),
         }
     }
 

@@ -167,14 +167,19 @@ impl Bot {
         url[..url.find("/webhooks/").unwrap()].to_owned()
     }
 
-    /// Sends `signal`; the exit code once the bot has exited, or `None` when it is still
-    /// running after `limit` (the bot is killed when dropped).
-    pub fn exits_within(&mut self, signal: &str, limit: Duration) -> Option<Option<i32>> {
+    /// Sends `signal` (`TERM`, `INT`, ...) to the bot.
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Sends `signal`; the exit code once the bot has exited, or `None` when it is still
+    /// running after `limit` (the bot is killed when dropped).
+    pub fn exits_within(&mut self, signal: &str, limit: Duration) -> Option<Option<i32>> {
+        self.signal(signal);
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.child().try_wait().unwrap() {
@@ -194,11 +199,7 @@ impl Bot {
     /// Sends `signal` and returns the exit code, all of standard output (the
     /// instructions included) and standard error.
     pub fn stop_with_output(mut self, signal: &str) -> (Option<i32>, String, String) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.signal(signal);
         let code = self.child.child().wait().unwrap().code();
         // The child has exited: its output ends, and the readers with it.
         let stderr: Vec<String> = self.stderr.iter().collect();

@@ -225,9 +225,10 @@ impl WebhooksServer {
             Err(_) => {
                 return Err(match thread.join() {
                     Err(panic) => Error::server_thread(panic.as_ref()),
-                    // The thread dropped its channel without a word: it cannot, but say so.
-                    Ok(_) => Error::ServerThread {
-                        panic: "it ended before it was ready".to_owned(),
+                    Ok(Err(err)) => Error::io(&config.host, err),
+                    // Every way out of the thread says why first: this one cannot happen.
+                    Ok(Ok(())) => Error::ServerThread {
+                        reason: "it ended before it was ready".to_owned(),
                     },
                 });
             }

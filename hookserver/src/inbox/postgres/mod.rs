@@ -40,8 +40,6 @@ const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 const NO_ANSWER: &str = "the database did not answer within 5 s";
 /// How long a stop waits for the database to take back a running delivery.
 const RELEASE_LIMIT: Duration = Duration::from_secs(1);
-/// A release's error when the database did not answer within [`RELEASE_LIMIT`].
-const TIMED_OUT: &str = "the database did not answer within 1 s";
 
 /// The inbox in a PostgreSQL database.
 pub(crate) struct Postgres {
@@ -413,6 +411,10 @@ impl Store for Postgres {
     }
 
     fn release(&self, id: u64) {
+        // The database left an earlier release unanswered: the lease covers this one.
+        if self.unanswered.load(Ordering::Relaxed) {
+            return;
+        }
         let me = Arc::clone(&self.me);
         let id = i64::try_from(id).unwrap_or(i64::MAX);
         let work = self.run_progress(move |pool| async move {
@@ -430,27 +432,25 @@ impl Store for Postgres {
                         &[&id, &me],
                     )
                     .await
-                    .map(|_| ())
                     .map_err(|e| db_error(&e))
             };
-            // A database that does not answer must not hold up the stop.
-            tokio::time::timeout(RELEASE_LIMIT, put_back)
-                .await
-                .unwrap_or_else(|_| Err(TIMED_OUT.to_owned()))
+            // A database that does not answer must not hold up the stop: `Ok(false)`.
+            match tokio::time::timeout(RELEASE_LIMIT, put_back).await {
+                Ok(done) => done.map(|_| true),
+                Err(_) => Ok(false),
+            }
         });
         // Waited for on this thread: the process is stopping.
-        if self.unanswered.load(Ordering::Relaxed) {
-            return;
-        }
-        let failed = match futures_executor::block_on(work) {
-            Ok(()) => return,
+        let error = match futures_executor::block_on(work) {
+            Ok(true) => return,
+            Ok(false) => {
+                self.unanswered.store(true, Ordering::Relaxed);
+                format!("the database did not answer within {RELEASE_LIMIT:?}")
+            }
             Err(err) => err,
         };
         // Not put back: its lease expires and it runs again (at least once).
-        tracing::warn!(id, error = %failed, "the inbox could not put a running delivery back; it runs again when its lease expires");
-        if failed == TIMED_OUT {
-            self.unanswered.store(true, Ordering::Relaxed);
-        }
+        tracing::warn!(id, %error, "the inbox could not put a running delivery back; it runs again when its lease expires");
     }
 
     fn wake(&self) -> &Notify {
