@@ -44,8 +44,12 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                     ::std::result::Result::Err(response) => return response,
                 };
             });
+            // What the check reads, it keeps for the first attempt (a parsed payload).
             check_reads.push(quote_spanned! {ty_span=>
-                ::hookserver::__private::queued_param::<#ty>(__hookserver_delivery)?;
+                ::hookserver::__private::queued_keep(
+                    __hookserver_delivery,
+                    ::hookserver::__private::queued_param::<#ty>(__hookserver_delivery)?,
+                );
             });
         } else {
             bindings.push(quote_spanned! {ty_span=>

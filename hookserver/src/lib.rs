@@ -142,7 +142,7 @@ pub mod __private {
         plain_fn_handler_answers_must_be_send, plain_fn_handler_params_must_be_send, run_blocking,
         HandlerFuture, ReplyViaDisplay, ReplyViaInto, ReplyViaResponder, ReplyWrap,
     };
-    pub use crate::endpoint::queued::{queued_outcome, queued_param, CheckFn};
+    pub use crate::endpoint::queued::{queued_keep, queued_outcome, queued_param, CheckFn};
     pub use crate::endpoint::{HandlerFn, Registration};
     pub use crate::logging::{format_delivery, DeliveryLine};
     pub use crate::main_support::{

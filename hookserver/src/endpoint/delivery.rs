@@ -1,7 +1,7 @@
 //! One delivery on its way to a handler, and how a handler's parameters are read from it.
 
 use std::any::{Any, TypeId};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::time::Instant;
 
 use actix_web::dev::Payload;
@@ -29,6 +29,9 @@ pub struct Delivery {
     /// Which attempt of a queued delivery this is (`None` inline).
     pub(crate) attempt: Option<Attempt>,
     info: OnceCell<EventInfo>,
+    /// A payload parsed already (by a queued endpoint's check, handed on through the
+    /// inbox), which the handler's `WebhookPayload` takes instead of parsing the body again.
+    parsed: Cell<Option<Box<WebhookPayload>>>,
 }
 
 /// Where a delivery's actix-web request comes from.
@@ -58,18 +61,36 @@ impl Delivery {
             started,
             attempt: None,
             info: OnceCell::new(),
+            parsed: Cell::new(None),
         }
     }
 
-    /// An attempt of a queued delivery, from what the inbox stored.
-    pub(crate) fn stored(request: StoredRequest, attempt: Attempt) -> Self {
+    /// An attempt of a queued delivery, from what the inbox stored, with the payload its
+    /// check parsed when the inbox still had it (a first attempt in the same process).
+    pub(crate) fn stored(
+        request: StoredRequest,
+        attempt: Attempt,
+        parsed: Option<Box<WebhookPayload>>,
+    ) -> Self {
         Delivery {
             body: request.body(),
             request: Request::Stored(request, OnceCell::new()),
             started: Instant::now(),
             attempt: Some(attempt),
             info: OnceCell::new(),
+            parsed: Cell::new(parsed),
         }
+    }
+
+    /// Keeps a payload parsed from this delivery's body, for [`take_parsed`](Self::take_parsed).
+    pub(crate) fn keep_parsed(&self, payload: WebhookPayload) {
+        self.parsed.set(Some(Box::new(payload)));
+    }
+
+    /// The payload kept by [`keep_parsed`](Self::keep_parsed) (or given to
+    /// [`stored`](Self::stored)), once.
+    pub(crate) fn take_parsed(&self) -> Option<Box<WebhookPayload>> {
+        self.parsed.take()
     }
 
     /// What the payload says, for the log line and the delivery log: from the handler's
@@ -183,6 +204,9 @@ pub(crate) trait FromDelivery: Sized {
 impl FromDelivery for WebhookPayload {
     #[inline]
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
+        if let Some(parsed) = delivery.take_parsed() {
+            return Ok(*parsed);
+        }
         let payload = WebhookPayload::from_slice(&delivery.body)?;
         // The payload is parsed here once: the log line and the delivery log read this.
         let _ = delivery.info.set(EventInfo::of(&payload));

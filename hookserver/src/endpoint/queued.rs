@@ -282,6 +282,20 @@ pub fn queued_param<T: QueuedParam>(delivery: &Delivery) -> Result<T, HttpRespon
     T::from_stored(delivery).map_err(|rejection| rejection.error_response())
 }
 
+/// Keeps a parameter the check read, when the handler can use it again: a
+/// `WebhookPayload` travels with the delivery into the inbox, so that the first attempt
+/// does not parse the body a second time. Any other value is dropped. (Used by generated
+/// code; the type test is resolved at compile time.)
+pub fn queued_keep<T: 'static>(delivery: &Delivery, value: T) {
+    let mut slot = Some(value);
+    if let Some(payload) = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<WebhookPayload>>()
+        .and_then(Option::take)
+    {
+        delivery.keep_parsed(payload);
+    }
+}
+
 /// A queued handler's outcome as an answer (used by generated code).
 pub fn queued_outcome<R: QueuedReturn>(value: R) -> HttpResponse {
     value.into_outcome()
@@ -348,7 +362,7 @@ macro_rules! queued_impls {
 
             #[allow(non_snake_case, unused_variables)]
             fn check(delivery: &Delivery) -> Result<(), HttpResponse> {
-                $(queued_param::<$arg>(delivery)?;)*
+                $(queued_keep(delivery, queued_param::<$arg>(delivery)?);)*
                 Ok(())
             }
         }
@@ -376,7 +390,7 @@ macro_rules! queued_impls {
 
             #[allow(non_snake_case, unused_variables)]
             fn check(delivery: &Delivery) -> Result<(), HttpResponse> {
-                $(queued_param::<$arg>(delivery)?;)*
+                $(queued_keep(delivery, queued_param::<$arg>(delivery)?);)*
                 Ok(())
             }
         }

@@ -105,6 +105,7 @@ async fn enqueue(
         webhook_id,
         key,
         request: StoredRequest::of(delivery.request(), &delivery.body),
+        parsed: delivery.take_parsed(),
     };
     match inbox.store.accept(arrival).await {
         Ok(Accepted::Queued(id)) => id_answer(StatusCode::ACCEPTED, "queued", id),

@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::payload::WebhookPayload;
 
 pub(crate) use request::StoredRequest;
 pub(crate) use runner::Runner;
@@ -230,6 +231,9 @@ pub(crate) struct Arrival {
     /// What dedupe compares: `id:` and the `Webhook-Id`, else `sha256:` and the body's hash.
     pub(crate) key: String,
     pub(crate) request: StoredRequest,
+    /// The payload the endpoint's check parsed, for the first attempt (a store that keeps
+    /// the arrival in memory hands it on; the others drop it).
+    pub(crate) parsed: Option<Box<WebhookPayload>>,
 }
 
 /// What the inbox did with an arrival.
@@ -261,6 +265,8 @@ pub(crate) struct Job {
     /// Its number since the last "retry now" (what the attempt limit counts).
     pub(crate) in_round: u32,
     pub(crate) request: StoredRequest,
+    /// The payload its arrival's check parsed, when the store still had it.
+    pub(crate) parsed: Option<Box<WebhookPayload>>,
 }
 
 /// How an attempt ended.

@@ -228,7 +228,7 @@ impl Queue {
                     webhook_id: job.webhook_id,
                     number,
                 };
-                let delivery = Delivery::stored(job.request, attempt);
+                let delivery = Delivery::stored(job.request, attempt, job.parsed);
                 let response = run_handler(endpoint, &delivery, self.handler_timeout).await;
                 self.judge(response, in_round).await
             }

@@ -28,6 +28,7 @@ use super::{
     now_ms, time_of, Accepted, ActionError, Arrival, Counts, Entry, Job, Outcome, Refused,
     Settings, State, Store,
 };
+use crate::payload::WebhookPayload;
 use tables::{delivery_of, DELIVERIES, REQUESTS};
 use writer::Op;
 
@@ -81,10 +82,22 @@ struct Schedule {
 #[derive(Debug)]
 struct Unwritten {
     arrival: Arrival,
+    /// The payload the arrival's check parsed, until its first attempt takes it.
+    parsed: Mutex<Option<Box<WebhookPayload>>>,
+    /// What it counts in [`Schedule::unwritten_bytes`].
+    bytes: usize,
     /// When it was accepted (ms since the epoch).
     received: u64,
     /// The `ARRIVALS` value it is in.
     batch: u64,
+}
+
+/// What [`Embedded::request_of`] finds of a delivery: what a [`Job`] needs.
+struct Found {
+    endpoint: String,
+    webhook_id: Option<String>,
+    request: StoredRequest,
+    parsed: Option<Box<WebhookPayload>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,13 +131,19 @@ impl Schedule {
     /// A delivery has its own row now: its arrival leaves memory.
     fn written_out(&mut self, id: u64) -> Option<Arc<Unwritten>> {
         let unwritten = self.unwritten.remove(&id)?;
-        self.unwritten_bytes -= size_in_memory(&unwritten.arrival);
+        self.unwritten_bytes -= unwritten.bytes;
         Some(unwritten)
     }
 }
 
 fn size_in_memory(arrival: &Arrival) -> usize {
-    arrival.request.len() + 512
+    // A parsed payload holds about as much as the body it was parsed from.
+    let parsed = if arrival.parsed.is_some() {
+        arrival.request.len()
+    } else {
+        0
+    };
+    arrival.request.len() + parsed + 512
 }
 
 /// The inboxes open in this process, by file: a relaunch (in a notebook, in a test)
@@ -209,20 +228,18 @@ impl Embedded {
     }
 
     /// A delivery's endpoint, `Webhook-Id` and request: from memory while it is not
-    /// written out (it leaves memory only once its row is committed), else from the file.
-    fn request_of(
-        &self,
-        id: u64,
-    ) -> Result<Option<(String, Option<String>, StoredRequest)>, redb::Error> {
+    /// written out (it leaves memory only once its row is committed), with the payload its
+    /// check parsed if no attempt took it yet; else from the file.
+    fn request_of(&self, id: u64) -> Result<Option<Found>, redb::Error> {
         let unwritten = lock(&self.inner.schedule).unwritten.get(&id).cloned();
         if let Some(unwritten) = unwritten {
             let arrival = &unwritten.arrival;
-            let parts = (
-                arrival.endpoint.to_string(),
-                arrival.webhook_id.clone(),
-                arrival.request.clone(),
-            );
-            return Ok(Some(parts));
+            return Ok(Some(Found {
+                endpoint: arrival.endpoint.to_string(),
+                webhook_id: arrival.webhook_id.clone(),
+                request: arrival.request.clone(),
+                parsed: lock(&unwritten.parsed).take(),
+            }));
         }
         let txn = self.inner.db()?.begin_read()?;
         let deliveries = txn.open_table(DELIVERIES)?;
@@ -233,7 +250,12 @@ impl Embedded {
         let (_, record) = delivery_of(id, row.value())?;
         let request = StoredRequest::from_blob(Bytes::copy_from_slice(blob.value()))
             .map_err(redb::Error::Corrupted)?;
-        Ok(Some((record.endpoint, record.webhook_id, request)))
+        Ok(Some(Found {
+            endpoint: record.endpoint,
+            webhook_id: record.webhook_id,
+            request,
+            parsed: None,
+        }))
     }
 
     /// The newest `limit` deliveries not yet written out, as the API shows them.
@@ -242,14 +264,19 @@ impl Embedded {
         let newest = schedule.unwritten.iter().rev().take(limit);
         newest
             .map(|(&id, unwritten)| {
-                let live = schedule.live.get(&id);
+                // Not live any more: done at its first attempt, its end not yet written
+                // (any other end writes a delivery out).
+                let (state, tries) = schedule
+                    .live
+                    .get(&id)
+                    .map_or((State::Done, 1), |l| (l.state, l.tries));
                 Entry {
                     id,
                     endpoint: unwritten.arrival.endpoint.to_string(),
                     webhook_id: unwritten.arrival.webhook_id.clone(),
                     received: unwritten.received,
-                    state: live.map_or(State::Queued, |l| l.state),
-                    tries: live.map_or(0, |l| l.tries),
+                    state,
+                    tries,
                     errors: Vec::new(),
                     next: unwritten.received,
                     finished: None,
@@ -424,15 +451,19 @@ impl Store for Embedded {
             let Some((id, attempt, in_round)) = claimed else {
                 return Ok(None);
             };
+            // Read before the start is written: that write takes the arrival (and the
+            // payload its check parsed) out of memory.
+            let found = self.request_of(id);
             self.send(Op::Start { id });
-            match self.request_of(id) {
-                Ok(Some((endpoint, webhook_id, request))) => Ok(Some(Job {
+            match found {
+                Ok(Some(found)) => Ok(Some(Job {
                     id,
-                    endpoint,
-                    webhook_id,
+                    endpoint: found.endpoint,
+                    webhook_id: found.webhook_id,
                     attempt,
                     in_round,
-                    request,
+                    request: found.request,
+                    parsed: found.parsed,
                 })),
                 Ok(None) => {
                     // Discarded meanwhile.

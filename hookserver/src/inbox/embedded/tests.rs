@@ -53,6 +53,7 @@ fn arrival(key: &str, body: &'static str) -> Arrival {
         webhook_id: Some(key.to_owned()),
         key: format!("id:{key}"),
         request: StoredRequest::of(&req, body.as_bytes()),
+        parsed: None,
     }
 }
 
@@ -138,6 +139,56 @@ fn a_row_keeps_its_request_until_done_and_survives_a_reopen() {
             (3, 1, &b"{\"a\":1}"[..])
         );
         store.finish(1, 3, Outcome::Done).await;
+    });
+}
+
+#[test]
+fn the_first_attempt_takes_the_payload_the_check_parsed_and_a_retry_parses_again() {
+    let file = TempFile::new("parsed");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    let body = crate::samples::SAMPLES[0].1;
+    let payload = WebhookPayload::from_slice(body.as_bytes()).unwrap();
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let mut with_payload = arrival("p", body);
+        with_payload.parsed = Some(Box::new(payload.clone()));
+        store.accept(with_payload).await.unwrap();
+        let first = claim(&store, 1).await;
+        assert_eq!(first.parsed.as_deref(), Some(&payload));
+        let error = Outcome::Retry {
+            error: "again".to_owned(),
+            at: now_ms(),
+        };
+        store.finish(1, 1, error).await;
+        // Handed on once: the retry reads the stored body.
+        let second = claim(&store, 1).await;
+        assert_eq!(second.attempt, 2);
+        assert!(second.parsed.is_none());
+        assert_eq!(&second.request.body()[..], body.as_bytes());
+    });
+}
+
+#[test]
+fn a_delivery_done_at_its_first_attempt_is_listed_done_before_its_end_is_written() {
+    let file = TempFile::new("held");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("h", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        // The end waits for the next commit (at most `HOLD`); the list says done meanwhile.
+        let listed = store.list(false, 10).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|e| (e.id, e.state, e.tries))
+                .collect::<Vec<_>>(),
+            [(1, State::Done, 1)]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let listed = store.list(false, 10).await.unwrap();
+        assert_eq!((listed[0].state, listed[0].tries), (State::Done, 1));
     });
 }
 
@@ -310,6 +361,7 @@ fn big_arrival(key: &str, len: usize) -> Arrival {
         webhook_id: Some(key.to_owned()),
         key: format!("id:{key}"),
         request: StoredRequest::of(&req, &vec![b'x'; len]),
+        parsed: None,
     }
 }
 

@@ -6,8 +6,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, SystemTime};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use redb::{Durability, ReadableTable};
 use tokio::sync::oneshot;
@@ -20,6 +20,10 @@ use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, Sta
 const MAX_BATCH: usize = 4096;
 /// Commits without fsync at most in a row (the next one syncs them all).
 const MAX_UNSYNCED: u32 = 64;
+/// How long a write that acknowledges nothing (an attempt's start or end) may wait for
+/// the next commit: it then shares that commit instead of making one of its own.
+const HOLD: Duration = Duration::from_millis(50);
+
 /// How often done deliveries past the dedupe window are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -158,19 +162,37 @@ impl Inner {
         let mut batches = Batches::default();
         let mut last_purge = SystemTime::now();
         let mut unsynced = 0;
+        // Writes that acknowledge nothing wait (at most `HOLD`) for the next commit.
+        let mut held: Vec<Op> = Vec::new();
+        let mut held_since = Instant::now();
         loop {
-            let first = match ops.recv_timeout(PURGE_EVERY) {
-                Ok(op) => op,
-                Err(mpsc::RecvTimeoutError::Timeout) => Op::Purge,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            let wait = if held.is_empty() {
+                PURGE_EVERY
+            } else {
+                HOLD.saturating_sub(held_since.elapsed())
             };
-            if first.acknowledges() {
+            let first = match ops.recv_timeout(wait) {
+                Ok(op) => Some(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => held.is_empty().then_some(Op::Purge),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Stopping: what is held is written, and made durable.
+                    if !held.is_empty() {
+                        self.commit(held, true, &mut batches);
+                    }
+                    return;
+                }
+            };
+            if first.as_ref().is_some_and(Op::acknowledges) {
                 // Its commit waits for the disk: let the threads sharing this CPU (the HTTP
                 // workers, busy with more deliveries) hand theirs in first, so that one
                 // fsync acknowledges more (BENCHMARKS.md, tenth session).
                 std::thread::yield_now();
             }
-            let mut batch = vec![first];
+            if held.is_empty() {
+                held_since = Instant::now();
+            }
+            let mut batch = std::mem::take(&mut held);
+            batch.extend(first);
             while batch.len() < MAX_BATCH {
                 match ops.try_recv() {
                     Ok(op) => batch.push(op),
@@ -181,8 +203,13 @@ impl Inner {
                 last_purge = SystemTime::now();
                 batch.push(Op::Purge);
             }
+            let acknowledges = batch.iter().any(Op::acknowledges);
+            if !acknowledges && batch.len() < MAX_BATCH && held_since.elapsed() < HOLD {
+                held = batch;
+                continue;
+            }
             drop_covered_starts(&mut batch);
-            let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::acknowledges);
+            let sync = unsynced >= MAX_UNSYNCED || acknowledges;
             let synced = self.commit(batch, sync, &mut batches);
             unsynced = if synced { 0 } else { unsynced + 1 };
         }
@@ -446,9 +473,13 @@ impl Inner {
                         }
                         if let Some((received, batch)) = unwritten {
                             *batches.0.entry(batch).or_default() += 1;
-                            schedule.unwritten_bytes += size_in_memory(&arrival);
+                            let bytes = size_in_memory(&arrival);
+                            schedule.unwritten_bytes += bytes;
+                            let mut arrival = arrival;
                             let unwritten = Unwritten {
+                                parsed: Mutex::new(arrival.parsed.take()),
                                 arrival,
+                                bytes,
                                 received,
                                 batch,
                             };

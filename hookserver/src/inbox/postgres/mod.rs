@@ -320,6 +320,7 @@ impl Store for Postgres {
                             attempt,
                             in_round,
                             request,
+                            parsed: None,
                         })),
                         Err(error) => {
                             self.finish(id, attempt, Outcome::Dead { error }).await;

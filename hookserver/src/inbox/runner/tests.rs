@@ -131,6 +131,7 @@ fn runs_until_done(in_claim: bool, in_finish: bool) -> usize {
         webhook_id: Some("w".to_owned()),
         key: "id:w".to_owned(),
         request: StoredRequest::of(&req, b"{}"),
+        parsed: None,
     }));
     assert!(matches!(accepted, Ok(Accepted::Queued(_))), "{accepted:?}");
     let metrics = Arc::new(Metrics::new(std::iter::empty()));
