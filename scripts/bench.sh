@@ -21,7 +21,11 @@
 #
 # Needs: wrk, jq, curl, python3 (apt-get install -y wrk jq curl); valgrind for the
 # instruction counts at the end (scripts/instructions.py).
-# Env: BENCH_DURATION (default 10 s per run), RESULTS (default target/bench/results.jsonl).
+# The servers' logs go to $BENCH_LOG_DIR (default /dev/shm/hookserver-bench, a tmpfs, when
+# it can be written; else target/bench): at these rates a bot logs about 4 MB/s, and on the
+# disk its writeback shares the device with the queued bot's fsyncs (BENCHMARKS.md).
+# Env: BENCH_DURATION (default 10 s per run), RESULTS (default target/bench/results.jsonl),
+#   BENCH_LOG_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${1:-2}
@@ -29,6 +33,8 @@ DURATION=${BENCH_DURATION:-10}
 OUT=$ROOT/target/bench
 RESULTS=${RESULTS:-$OUT/results.jsonl}
 mkdir -p "$OUT"
+LOG_DIR=${BENCH_LOG_DIR:-/dev/shm/hookserver-bench}
+mkdir -p "$LOG_DIR" 2>/dev/null && [[ -w $LOG_DIR ]] || LOG_DIR=$OUT
 for tool in wrk jq curl python3 taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk jq curl python3 util-linux" >&2; exit 2; }
 done
@@ -44,7 +50,7 @@ run() { # NAME PORT COMMAND...
   local name=$1 port=$2; shift 2
   # A fresh log file: load.sh times start-up from before the shell truncates the server's
   # log, and truncating the previous round's large log would count against the server.
-  local log=$OUT/$name.log
+  local log=$LOG_DIR/$name.log
   rm -f "$log"
   SERVER_LOG=$log RESULTS=$RESULTS DURATION=$DURATION NOTE="scripts/bench.sh round $round" \
     "$ROOT/scripts/load.sh" "$name" "http://127.0.0.1:$port" -- "$@" >/dev/null
@@ -53,7 +59,8 @@ run() { # NAME PORT COMMAND...
 # The queued bot on PostgreSQL too, when its server programs are here: a throwaway server
 # on 127.0.0.1:7870 (scripts/postgres.sh), stopped at exit.
 source "$ROOT/scripts/postgres.sh"
-trap pg_stop EXIT
+# The logs on tmpfs hold memory: removed at exit (those under target/bench are kept).
+trap 'pg_stop; [[ $LOG_DIR == "$OUT" ]] || rm -rf "$LOG_DIR"' EXIT
 pg_start 7870 || echo "(no PostgreSQL server programs: the queued bot runs on redb only; apt-get install -y postgresql)" >&2
 
 : >"$RESULTS"
