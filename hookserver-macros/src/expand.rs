@@ -52,10 +52,16 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
                 );
             });
         } else {
+            // Read at once when no extractor is needed (no future: fewer moves of a
+            // payload), else through actix-web's extractor.
             bindings.push(quote_spanned! {ty_span=>
-                let #name: #ty = match __hookserver_delivery.param::<#ty>().await {
-                    ::std::result::Result::Ok(value) => value,
-                    ::std::result::Result::Err(response) => return response,
+                let #name: #ty = match __hookserver_delivery.param_now::<#ty>() {
+                    ::std::option::Option::Some(::std::result::Result::Ok(value)) => value,
+                    ::std::option::Option::Some(::std::result::Result::Err(response)) => return response,
+                    ::std::option::Option::None => match __hookserver_delivery.param::<#ty>().await {
+                        ::std::result::Result::Ok(value) => value,
+                        ::std::result::Result::Err(response) => return response,
+                    },
                 };
             });
         }

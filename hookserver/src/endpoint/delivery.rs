@@ -30,7 +30,8 @@ pub struct Delivery {
     pub(crate) attempt: Option<Attempt>,
     info: OnceCell<EventInfo>,
     /// A payload parsed already (by a queued endpoint's check, handed on through the
-    /// inbox), which the handler's `WebhookPayload` takes instead of parsing the body again.
+    /// inbox), which a queued handler's `WebhookPayload` takes instead of parsing the body
+    /// again.
     parsed: Cell<Option<Box<WebhookPayload>>>,
 }
 
@@ -147,6 +148,23 @@ impl Delivery {
             .map_err(|err| json_error_of(&err.into()))
     }
 
+    /// Reads a parameter that needs no actix-web extraction (`WebhookPayload`,
+    /// `HttpRequest`, `Bytes`, `String`, `Attempt`) at once, without a future: `None` for any
+    /// other type, which [`param`](Self::param) reads. (Used by generated code: a payload
+    /// read here is moved fewer times on its way to the handler.)
+    ///
+    /// # Errors
+    ///
+    /// As [`param`](Self::param).
+    #[doc(hidden)]
+    #[inline]
+    // The error is the answer itself, built once on a path that ends the delivery.
+    #[allow(clippy::result_large_err)]
+    pub fn param_now<T: 'static>(&self) -> Option<Result<T, HttpResponse>> {
+        self.read_directly::<T>()
+            .map(|read| read.map_err(|rejection| rejection.error_response()))
+    }
+
     /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
     /// (The type test is resolved at compile time, for each `T`.)
     #[inline]
@@ -204,9 +222,6 @@ pub(crate) trait FromDelivery: Sized {
 impl FromDelivery for WebhookPayload {
     #[inline]
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        if let Some(parsed) = delivery.take_parsed() {
-            return Ok(*parsed);
-        }
         let payload = WebhookPayload::from_slice(&delivery.body)?;
         // The payload is parsed here once: the log line and the delivery log read this.
         let _ = delivery.info.set(EventInfo::of(&payload));

@@ -257,9 +257,13 @@ pub trait Handler<Marker>: Clone + Send + Sync + 'static {
 macro_rules! extract_args {
     ($delivery:ident, $($arg:ident),*) => {
         $(
-            let $arg = match $delivery.param::<$arg>().await {
-                Ok(value) => value,
-                Err(response) => return response,
+            let $arg = match $delivery.param_now::<$arg>() {
+                Some(Ok(value)) => value,
+                Some(Err(response)) => return response,
+                None => match $delivery.param::<$arg>().await {
+                    Ok(value) => value,
+                    Err(response) => return response,
+                },
             };
         )*
     };

@@ -225,7 +225,18 @@ macro_rules! queued_via_delivery {
     )*};
 }
 
-queued_via_delivery!(WebhookPayload, HttpRequest, Bytes, String, Attempt);
+queued_via_delivery!(HttpRequest, Bytes, String, Attempt);
+
+impl QueuedParam for WebhookPayload {
+    /// The payload the check parsed, when the inbox handed it on (a first attempt), else
+    /// the stored body parsed now.
+    fn from_stored(delivery: &Delivery) -> Result<Self, Rejection> {
+        match delivery.take_parsed() {
+            Some(parsed) => Ok(*parsed),
+            None => WebhookPayload::from_delivery(delivery),
+        }
+    }
+}
 
 impl<T: DeserializeOwned + 'static> QueuedParam for Json<T> {
     fn from_stored(delivery: &Delivery) -> Result<Self, Rejection> {

@@ -1,0 +1,10 @@
+use hookserver::webhook_endpoint;
+
+struct Settings;
+
+#[webhook_endpoint]
+async fn configured(settings: Settings) {
+    let _ = settings;
+}
+
+fn main() {}
