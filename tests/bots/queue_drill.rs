@@ -38,6 +38,13 @@ async fn record(_payload: WebhookPayload, attempt: Attempt) {
     journal("record", &attempt);
 }
 
+/// Journals the repository its payload names, as `repo:NAME` in the endpoint's place (the
+/// first attempt gets the payload the check parsed: this shows it is the delivery's own).
+#[webhook_endpoint(queue)]
+async fn repo(payload: WebhookPayload, attempt: Attempt) {
+    journal(&format!("repo:{}", payload.repo.name), &attempt);
+}
+
 /// Fails its first two attempts.
 #[webhook_endpoint(queue)]
 async fn flaky(attempt: Attempt) -> Result<(), Failure> {

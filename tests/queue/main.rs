@@ -144,6 +144,39 @@ fn a_queued_handler_reads_the_recorded_request(scratch: &Scratch) {
     assert_eq!(scratch.lines(), [[seen, "req-1", &id, "1"]]);
 }
 
+/// Deliveries sent at once, each naming its own repository: every handler gets its own.
+fn each_handler_gets_its_own_delivery_s_payload(scratch: &Scratch) {
+    let bot = drill(scratch, &[]);
+    let sample: Value = serde_json::from_slice(&common::hub_sample()).unwrap();
+    let url = bot.url_of("/webhooks/repo");
+    std::thread::scope(|threads| {
+        for sender in 0..4 {
+            let (sample, url) = (&sample, &url);
+            threads.spawn(move || {
+                for n in (sender..24).step_by(4) {
+                    let mut body = sample.clone();
+                    body["repo"]["name"] = Value::from(format!("org/repo-{n}"));
+                    let body = serde_json::to_vec(&body).unwrap();
+                    let id = format!("w-{n}");
+                    queued_id(&post(url, &body, &[("webhook-id", id.as_str())]));
+                }
+            });
+        }
+    });
+    common::wait_until("every handler", 15, || scratch.lines().len() == 24);
+    let mut seen: Vec<(String, String)> = scratch
+        .lines()
+        .into_iter()
+        .map(|line| (line[0].clone(), line[1].clone()))
+        .collect();
+    seen.sort();
+    let mut sent: Vec<(String, String)> = (0..24)
+        .map(|n| (format!("repo:org/repo-{n}"), format!("w-{n}")))
+        .collect();
+    sent.sort();
+    assert_eq!(seen, sent);
+}
+
 fn a_repeated_webhook_id_runs_once_and_answers_the_first_id(scratch: &Scratch) {
     let bot = drill(scratch, &[]);
     let first = queued_id(&deliver(&bot, "record", Some("same")));
@@ -339,6 +372,11 @@ fn a_queued_handler_reads_the_recorded_request_on_redb() {
 }
 
 #[test]
+fn each_handler_gets_its_own_delivery_s_payload_on_redb() {
+    each_handler_gets_its_own_delivery_s_payload(&Scratch::new("own"));
+}
+
+#[test]
 fn a_repeated_webhook_id_runs_once_and_answers_the_first_id_on_redb() {
     a_repeated_webhook_id_runs_once_and_answers_the_first_id(&Scratch::new("dedupe"));
 }
@@ -377,7 +415,8 @@ type Case = fn(&Scratch);
 #[test]
 fn every_case_on_postgres() {
     let Some(pg) = PgServer::start() else { return };
-    let cases: [(&str, Case); 10] = [
+    let cases: [(&str, Case); 11] = [
+        ("own", each_handler_gets_its_own_delivery_s_payload),
         (
             "dead",
             a_delivery_that_always_fails_is_a_dead_letter_then_retried_and_discarded_from_the_api,
