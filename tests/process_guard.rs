@@ -1,6 +1,7 @@
 //! No process outlives its test: a test that starts a bot and then fails still ends it.
 //! The failing test runs in a child process (this test binary, run again on that one
-//! ignored test); the bot it started must be gone once it has failed.
+//! ignored test); the bot it started must be gone once it has failed. Nor does what a
+//! test's PostgreSQL server makes: its shared memory goes with its folder.
 
 mod common;
 
@@ -58,4 +59,33 @@ fn a_test_that_fails_leaves_no_bot_behind() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// PostgreSQL's shared memory segments in `/dev/shm`.
+fn postgres_segments() -> std::collections::HashSet<String> {
+    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+        return Default::default();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("PostgreSQL."))
+        .collect()
+}
+
+/// A test's PostgreSQL server is killed with its process group, which gives it no time to
+/// remove what it made: its dynamic shared memory lives in its data folder, removed with
+/// it, not in `/dev/shm`, where each run left segments behind.
+#[test]
+fn a_test_s_postgres_server_leaves_no_shared_memory_behind() {
+    let before = postgres_segments();
+    {
+        let Some(pg) = common::postgres::PgServer::start() else {
+            return;
+        };
+        let database = pg.database();
+        pg.sql(&database, "SELECT 1");
+    }
+    let left: Vec<String> = postgres_segments().difference(&before).cloned().collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
 }

@@ -125,6 +125,10 @@ impl PgServer {
                     "listen_addresses=127.0.0.1",
                     "-c",
                     "max_connections=200",
+                    // Dynamic shared memory as files in the data folder, removed with it:
+                    // the default (POSIX, in /dev/shm) outlives a killed server.
+                    "-c",
+                    "dynamic_shared_memory_type=mmap",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
