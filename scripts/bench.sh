@@ -22,7 +22,7 @@
 # Needs: wrk, jq, curl, python3 (apt-get install -y wrk jq curl); valgrind for the
 # instruction counts at the end (scripts/instructions.py).
 # The servers' logs go to $BENCH_LOG_DIR (default /dev/shm/hookserver-bench, a tmpfs, when
-# it can be written; else target/bench): at these rates a bot logs about 4 MB/s, and on the
+# it can be written, removed at exit; else target/bench): at these rates a bot logs about 4 MB/s, and on the
 # disk its writeback shares the device with the queued bot's fsyncs (BENCHMARKS.md).
 # Env: BENCH_DURATION (default 10 s per run), RESULTS (default target/bench/results.jsonl),
 #   BENCH_LOG_DIR.
@@ -59,8 +59,9 @@ run() { # NAME PORT COMMAND...
 # The queued bot on PostgreSQL too, when its server programs are here: a throwaway server
 # on 127.0.0.1:7870 (scripts/postgres.sh), stopped at exit.
 source "$ROOT/scripts/postgres.sh"
-# The logs on tmpfs hold memory: removed at exit (those under target/bench are kept).
-trap 'pg_stop; [[ $LOG_DIR == "$OUT" ]] || rm -rf "$LOG_DIR"' EXIT
+# The default folder on tmpfs holds memory: removed at exit (a folder named by
+# BENCH_LOG_DIR, or target/bench, is the user's: kept).
+trap 'pg_stop; [[ $LOG_DIR != /dev/shm/hookserver-bench ]] || rm -rf "$LOG_DIR"' EXIT
 pg_start 7870 || echo "(no PostgreSQL server programs: the queued bot runs on redb only; apt-get install -y postgresql)" >&2
 
 : >"$RESULTS"

@@ -417,3 +417,35 @@ queued_impls!(A1, A2, A3, A4, A5);
 queued_impls!(A1, A2, A3, A4, A5, A6);
 queued_impls!(A1, A2, A3, A4, A5, A6, A7);
 queued_impls!(A1, A2, A3, A4, A5, A6, A7, A8);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn delivery(body: &str) -> Delivery {
+        let request = actix_web::test::TestRequest::post().to_http_request();
+        Delivery::new(request, Bytes::from(body.to_owned()), Instant::now())
+    }
+
+    /// Whether `H`'s check (as `add_queued_webhook` registers it) passes `delivery`.
+    fn check_with<M, H: QueuedHandler<M>>(_: &H, delivery: &Delivery) -> bool {
+        H::check(delivery).is_ok()
+    }
+
+    #[test]
+    fn the_check_keeps_the_payload_it_parsed_and_nothing_else() {
+        let body = crate::samples::SAMPLES[0].1;
+        async fn with_payload(_: WebhookPayload, _: Attempt) {}
+        let checked = delivery(body);
+        assert!(check_with(&with_payload, &checked));
+        let kept = checked.take_parsed().expect("the check kept its payload");
+        assert_eq!(*kept, WebhookPayload::from_slice(body.as_bytes()).unwrap());
+
+        async fn without_payload(_: Bytes, _: Attempt) {}
+        let checked = delivery(body);
+        assert!(check_with(&without_payload, &checked));
+        assert!(checked.take_parsed().is_none());
+    }
+}

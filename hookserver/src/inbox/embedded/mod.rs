@@ -264,8 +264,9 @@ impl Embedded {
         let newest = schedule.unwritten.iter().rev().take(limit);
         newest
             .map(|(&id, unwritten)| {
-                // Not live any more: done at its first attempt, its end not yet written
-                // (any other end writes a delivery out).
+                // Not live any more: done, its end not yet written. A failed attempt writes
+                // a delivery out once committed, so this is its first attempt (or, for at
+                // most `HOLD`, a retry that succeeded before the failure was committed).
                 let (state, tries) = schedule
                     .live
                     .get(&id)
