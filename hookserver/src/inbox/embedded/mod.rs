@@ -3,9 +3,11 @@
 //! fsync, and their arrivals one write: see `tables`), and a schedule in memory of what is
 //! due when.
 //!
-//! `tables` is what the file holds (and how it is opened, checked and resumed); `writer`
-//! is the thread that writes it; this module is the [`Store`] the server calls.
+//! `tables` is what the file holds (and how it is opened, checked and resumed); `keys` is
+//! the dedupe index the writer keeps in memory; `writer` is the thread that writes the
+//! file; this module is the [`Store`] the server calls.
 
+mod keys;
 mod tables;
 mod writer;
 
@@ -200,7 +202,7 @@ impl Embedded {
             window_ms: u64::try_from(settings.dedupe_window.as_millis()).unwrap_or(u64::MAX),
         };
         inner.check_format()?;
-        inner
+        let keys = inner
             .resume(settings.attempts)
             .map_err(|err| format!("{err} (the file may be damaged)"))?;
         let inner = Arc::new(inner);
@@ -208,7 +210,7 @@ impl Embedded {
         let writer_inner = Arc::clone(&inner);
         let writer = std::thread::Builder::new()
             .name("hookserver-inbox".to_owned())
-            .spawn(move || writer_inner.write_loop(&rx))
+            .spawn(move || writer_inner.write_loop(&rx, keys))
             .map_err(|err| err.to_string())?;
         let _ = tx.send(Op::Purge);
         open.retain(|(p, _)| *p != path);

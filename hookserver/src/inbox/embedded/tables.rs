@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use redb::{ReadableTable, TableDefinition};
 
+use super::keys::{KeyIndex, Named};
 use super::{lock, Inner, Live, INTERRUPTED};
 use crate::inbox::{now_ms, Entry, Failed, State};
 
@@ -30,11 +31,14 @@ pub(super) const ERRORS: TableDefinition<'_, (u64, u32), (u64, &str)> =
     TableDefinition::new("errors");
 /// The request and body (see `request`) of each written-out delivery not done, by id.
 pub(super) const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests");
-/// The dedupe keys: `endpoint\nkey` to the id accepted with it, and when.
-pub(super) const KEYS: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
+/// The dedupe keys of format 2 (`endpoint\nkey` to an id, and when): removed when such a
+/// file is opened, as the index is now built from the rows (see `keys`).
+const KEYS_2: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
 
 pub(super) const FORMAT_KEY: &str = "format";
-pub(super) const FORMAT: &str = "hookserver-inbox/2";
+pub(super) const FORMAT: &str = "hookserver-inbox/3";
+/// The format before, upgraded at open: the same tables, and `KEYS_2`.
+pub(super) const FORMAT_2: &str = "hookserver-inbox/2";
 
 /// A stored arrival: id, received (ms), endpoint, `Webhook-Id`, dedupe key, request blob.
 pub(super) type ArrivalRow<'a> = (u64, u64, &'a str, Option<&'a str>, &'a str, &'a [u8]);
@@ -129,16 +133,6 @@ impl Record {
             received: self.received,
         }
     }
-
-    /// Its `KEYS` key.
-    pub(super) fn dedupe_key(&self) -> String {
-        dedupe_key(&self.endpoint, &self.key)
-    }
-}
-
-/// The `KEYS` key of an endpoint's dedupe key.
-pub(super) fn dedupe_key(endpoint: &str, key: &str) -> String {
-    format!("{endpoint}\n{key}")
 }
 
 /// A row read back: its status and record.
@@ -173,7 +167,8 @@ pub(super) fn delivery_of(id: u64, row: DeliveryRow<'_>) -> Result<(Status, Reco
 }
 
 impl Inner {
-    /// A new file becomes an inbox; an existing one must be one.
+    /// A new file becomes an inbox; an existing one must be one (one of format 2 is
+    /// upgraded: its keys table is dropped).
     pub(super) fn check_format(&self) -> Result<(), String> {
         let fail = |err: &dyn std::fmt::Display| err.to_string();
         let txn = self
@@ -190,6 +185,10 @@ impl Inner {
                 .map(|v| v.value().to_owned());
             match format {
                 Some(format) if format == FORMAT => {}
+                Some(format) if format == FORMAT_2 => {
+                    txn.delete_table(KEYS_2).map_err(|e| fail(&e))?;
+                    meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(&e))?;
+                }
                 Some(other) => {
                     return Err(format!(
                         "its format is {other:?}, and this version of hookserver reads {FORMAT:?}"
@@ -206,16 +205,17 @@ impl Inner {
             txn.open_table(DELIVERIES).map_err(|e| fail(&e))?;
             txn.open_table(ERRORS).map_err(|e| fail(&e))?;
             txn.open_table(REQUESTS).map_err(|e| fail(&e))?;
-            txn.open_table(KEYS).map_err(|e| fail(&e))?;
         }
         txn.commit().map_err(|e| fail(&e))
     }
 
-    /// Writes out the arrivals left in `ARRIVALS` (as queued), then reads every status:
+    /// Writes out the arrivals left in `ARRIVALS` (as queued), then reads every row:
     /// waiting deliveries are scheduled; one that was running when the process stopped
-    /// counts a failed attempt and runs again (or is dead, if that was its last).
-    pub(super) fn resume(&self, attempts: u32) -> Result<(), redb::Error> {
+    /// counts a failed attempt and runs again (or is dead, if that was its last). Returns
+    /// the dedupe index, built from the rows (in id order: a key names its latest delivery).
+    pub(super) fn resume(&self, attempts: u32) -> Result<KeyIndex, redb::Error> {
         let now = now_ms();
+        let mut keys = KeyIndex::new();
         let txn = self.db()?.begin_write()?;
         {
             let mut t = Tables::open(&txn)?;
@@ -228,6 +228,11 @@ impl Inner {
                 let id = id.value();
                 last = id;
                 let (mut status, record) = delivery_of(id, row.value())?;
+                let named = Named {
+                    id,
+                    received: record.received,
+                };
+                keys.name(keys.digest(&record.endpoint, &record.key), named);
                 if status.state == State::Running {
                     status.state = if status.tries.saturating_sub(status.round) >= attempts {
                         status.finished = now;
@@ -258,7 +263,7 @@ impl Inner {
             self.next_id.store(last + 1, Ordering::SeqCst);
         }
         txn.commit()?;
-        Ok(())
+        Ok(keys)
     }
 
     /// One written-out delivery as the API shows it.
@@ -303,7 +308,6 @@ pub(super) struct Tables<'t> {
     pub(super) deliveries: redb::Table<'t, u64, DeliveryRow<'static>>,
     pub(super) errors: redb::Table<'t, (u64, u32), (u64, &'static str)>,
     pub(super) requests: redb::Table<'t, u64, &'static [u8]>,
-    pub(super) keys: redb::Table<'t, &'static str, (u64, u64)>,
 }
 
 impl<'t> Tables<'t> {
@@ -313,7 +317,6 @@ impl<'t> Tables<'t> {
             deliveries: txn.open_table(DELIVERIES)?,
             errors: txn.open_table(ERRORS)?,
             requests: txn.open_table(REQUESTS)?,
-            keys: txn.open_table(KEYS)?,
         })
     }
 
@@ -362,13 +365,8 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Removes a written-out delivery, its errors and its key (when the key still names it).
-    pub(super) fn forget(&mut self, id: u64, record: &Record) -> Result<(), redb::Error> {
-        let key = record.dedupe_key();
-        let current = self.keys.get(key.as_str())?.map(|v| v.value().0);
-        if current == Some(id) {
-            self.keys.remove(key.as_str())?;
-        }
+    /// Removes a written-out delivery and its errors (its key is the writer's to forget).
+    pub(super) fn forget(&mut self, id: u64) -> Result<(), redb::Error> {
         self.deliveries.remove(id)?;
         self.requests.remove(id)?;
         self.errors

@@ -1,10 +1,11 @@
 //! The embedded inbox on a real file: a delivery's row through its life, the purge of old
-//! done deliveries, the compaction of a file left mostly free, and a file of another format.
+//! done deliveries, the dedupe index, the compaction of a file left mostly free, and files
+//! of other formats.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::tables::{FORMAT, FORMAT_KEY, META};
+use super::tables::{FORMAT, FORMAT_2, FORMAT_KEY, META};
 use super::*;
 use crate::inbox::{Location, DEFAULT_DEDUPE_WINDOW, DEFAULT_QUEUE_ATTEMPTS};
 
@@ -243,6 +244,135 @@ fn a_file_of_another_format_is_refused_with_what_to_do() {
         err.contains("\"hookserver-inbox/0\"") && err.contains(FORMAT),
         "{err}"
     );
+}
+
+#[test]
+fn the_dedupe_index_is_built_again_at_open_from_rows_and_arrivals() {
+    let file = TempFile::new("keys-reopen");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("done", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        // Still queued at the stop: only in its commit's `ARRIVALS` value.
+        store.accept(arrival("waiting", "{}")).await.unwrap();
+        drop(store);
+
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(
+            store.accept(arrival("done", "{}")).await,
+            Ok(Accepted::Duplicate(1))
+        );
+        assert_eq!(
+            store.accept(arrival("waiting", "{}")).await,
+            Ok(Accepted::Duplicate(2))
+        );
+        // The same key at another endpoint is another delivery (duplicates use up ids).
+        let mut elsewhere = arrival("done", "{}");
+        elsewhere.endpoint = "/webhooks/b".into();
+        assert_eq!(store.accept(elsewhere).await, Ok(Accepted::Queued(5)));
+    });
+}
+
+#[test]
+fn one_key_sent_at_once_is_stored_once() {
+    let file = TempFile::new("keys-batch");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let answers =
+            futures_util::future::join_all((0..8).map(|_| store.accept(arrival("same", "{}"))))
+                .await;
+        let queued: Vec<_> = answers
+            .iter()
+            .filter_map(|a| match a {
+                Ok(Accepted::Queued(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(queued.len(), 1, "{answers:?}");
+        let duplicates = answers
+            .iter()
+            .filter(|a| **a == Ok(Accepted::Duplicate(queued[0])))
+            .count();
+        assert_eq!(duplicates, 7, "{answers:?}");
+        assert_eq!(store.counts().await.unwrap().queued, 1);
+    });
+}
+
+#[test]
+fn a_discard_frees_a_key_only_when_the_key_still_names_that_delivery() {
+    let file = TempFile::new("keys-discard");
+    let settings = settings(&file, Duration::from_millis(200));
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("k", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        let dead = Outcome::Dead {
+            error: "no".to_owned(),
+        };
+        store.finish(1, 1, dead).await;
+        // Past the window, the key names the next delivery with it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            store.accept(arrival("k", "{}")).await,
+            Ok(Accepted::Queued(2))
+        );
+        store.discard(1).await.unwrap();
+        assert_eq!(
+            store.accept(arrival("k", "{}")).await,
+            Ok(Accepted::Duplicate(2))
+        );
+        // Discarding the delivery it names frees it.
+        store.discard(2).await.unwrap();
+        assert_eq!(
+            store.accept(arrival("k", "{}")).await,
+            Ok(Accepted::Queued(4))
+        );
+    });
+}
+
+#[test]
+fn a_file_of_format_2_is_upgraded_and_keeps_its_keys() {
+    let file = TempFile::new("format-2");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("old", "{}")).await.unwrap();
+    });
+    // As format 2 left it: its keys in a table of their own.
+    let keys: redb::TableDefinition<'_, &str, (u64, u64)> = redb::TableDefinition::new("keys");
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META)
+        .unwrap()
+        .insert(FORMAT_KEY, FORMAT_2)
+        .unwrap();
+    txn.open_table(keys)
+        .unwrap()
+        .insert("/webhooks/a\nid:old", (1, 0))
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(
+            store.accept(arrival("old", "{}")).await,
+            Ok(Accepted::Duplicate(1))
+        );
+    });
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn.open_table(META).unwrap();
+    assert_eq!(format.get(FORMAT_KEY).unwrap().unwrap().value(), FORMAT);
+    let tables: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_owned())
+        .collect();
+    assert!(!tables.contains(&"keys".to_owned()), "{tables:?}");
 }
 
 /// The ids with a row in `table` of the file (opened alone).

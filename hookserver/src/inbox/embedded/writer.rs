@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use redb::{Durability, ReadableTable};
+use redb::Durability;
 use tokio::sync::oneshot;
 
-use super::tables::{dedupe_key, row_of, ArrivalRow, RecordRef, Status, Tables};
+use super::keys::{KeyChanges, KeyIndex, Named};
+use super::tables::{row_of, ArrivalRow, RecordRef, Status, Tables};
 use super::{lock, size_in_memory, Inner, Live, Unwritten, UNWRITTEN_BYTES};
 use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, State};
 
@@ -129,6 +130,8 @@ struct Staged<'b> {
     /// Their request bytes (towards `UNWRITTEN_BYTES`).
     bytes: usize,
     out: WrittenOut,
+    /// Its changes to the dedupe index.
+    keys: KeyChanges,
     /// A delivery was written out with its request (to be run again later): the commit is
     /// made durable. Were it not, an I/O error before the next durable commit would roll it
     /// back at the reopen while memory counts it written out, and the retry would find
@@ -158,7 +161,7 @@ impl Batches {
 }
 
 impl Inner {
-    pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>) {
+    pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>, mut keys: KeyIndex) {
         let mut batches = Batches::default();
         let mut last_purge = SystemTime::now();
         let mut unsynced = 0;
@@ -177,7 +180,7 @@ impl Inner {
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // Stopping: what is held is written, and made durable.
                     if !held.is_empty() {
-                        self.commit(held, true, &mut batches);
+                        self.commit(held, true, &mut batches, &mut keys);
                     }
                     return;
                 }
@@ -210,16 +213,23 @@ impl Inner {
             }
             drop_covered_starts(&mut batch);
             let sync = unsynced >= MAX_UNSYNCED || acknowledges;
-            let synced = self.commit(batch, sync, &mut batches);
+            let synced = self.commit(batch, sync, &mut batches, &mut keys);
             unsynced = if synced { 0 } else { unsynced + 1 };
         }
     }
 
     /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`, or
     /// when it writes a delivery out with its request), then answers each and updates the
-    /// schedule. Returns whether the commit was durable.
-    fn commit(&self, batch: Vec<Op>, sync: bool, batches: &mut Batches) -> bool {
-        let applied = (|| -> Result<(Vec<Effect>, WrittenOut, bool), redb::Error> {
+    /// schedule and the dedupe index. Returns whether the commit was durable.
+    fn commit(
+        &self,
+        batch: Vec<Op>,
+        sync: bool,
+        batches: &mut Batches,
+        keys: &mut KeyIndex,
+    ) -> bool {
+        type Applied = (Vec<Effect>, WrittenOut, KeyChanges, bool);
+        let applied = (|| -> Result<Applied, redb::Error> {
             let mut txn = self.db()?.begin_write()?;
             let mut effects = Vec::with_capacity(batch.len());
             let mut staged = Staged::default();
@@ -227,7 +237,8 @@ impl Inner {
                 let mut tables = Tables::open(&txn)?;
                 let now = now_ms();
                 for op in &batch {
-                    effects.push(self.apply(&mut tables, &mut staged, batches, op, now)?);
+                    let effect = self.apply(&mut tables, &mut staged, batches, keys, op, now)?;
+                    effects.push(effect);
                 }
                 if !staged.arrivals.is_empty() {
                     tables.arrivals.insert(staged.batch, &staged.arrivals)?;
@@ -239,10 +250,11 @@ impl Inner {
                     .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
             }
             txn.commit()?;
-            Ok((effects, staged.out, durable))
+            Ok((effects, staged.out, staged.keys, durable))
         })();
         match applied {
-            Ok((effects, out, durable)) => {
+            Ok((effects, out, changes, durable)) => {
+                keys.apply(changes);
                 self.committed(batch, effects, batches);
                 let mut schedule = lock(&self.schedule);
                 for id in out.ids {
@@ -267,6 +279,7 @@ impl Inner {
         t: &mut Tables<'_>,
         staged: &mut Staged<'b>,
         batches: &Batches,
+        keys: &KeyIndex,
         op: &'b Op,
         now: u64,
     ) -> Result<Effect, redb::Error> {
@@ -277,14 +290,19 @@ impl Inner {
         }
         Ok(match op {
             Op::Accept { id, arrival, .. } => {
-                let key = dedupe_key(&arrival.endpoint, &arrival.key);
-                let first = t.keys.get(key.as_str())?.map(|v| v.value());
-                if let Some((first, received)) = first {
-                    if now.saturating_sub(received) < self.window_ms {
-                        return Ok(Effect::Accepted(Accepted::Duplicate(first), None));
+                let key = keys.digest(&arrival.endpoint, &arrival.key);
+                if let Some(first) = staged.keys.get(keys, key) {
+                    if now.saturating_sub(first.received) < self.window_ms {
+                        return Ok(Effect::Accepted(Accepted::Duplicate(first.id), None));
                     }
                 }
-                t.keys.insert(key.as_str(), (*id, now))?;
+                staged.keys.name(
+                    key,
+                    Named {
+                        id: *id,
+                        received: now,
+                    },
+                );
                 let size = size_in_memory(arrival);
                 let in_memory = lock(&self.schedule).unwritten_bytes + staged.bytes;
                 if in_memory + size <= UNWRITTEN_BYTES {
@@ -383,7 +401,9 @@ impl Inner {
                     ))
                 }
                 Some((status, record)) => {
-                    t.forget(*id, &record)?;
+                    t.forget(*id)?;
+                    let key = keys.digest(&record.endpoint, &record.key);
+                    staged.keys.forget(keys, key, *id);
                     Effect::Discarded(status.state)
                 }
             },
@@ -392,7 +412,9 @@ impl Inner {
                 let mut purged = 0;
                 for id in old {
                     if let Some((_, record)) = t.delivery(id)? {
-                        t.forget(id, &record)?;
+                        t.forget(id)?;
+                        let key = keys.digest(&record.endpoint, &record.key);
+                        staged.keys.forget(keys, key, id);
                         purged += 1;
                     }
                 }
