@@ -6,7 +6,8 @@
 //! a row of its own in `DELIVERIES` ("is written out") when its first attempt ends, or
 //! earlier when anything else happens to it; one done at its first attempt never has its
 //! request written twice. An `ARRIVALS` value is removed in the commit that writes out the
-//! last of its deliveries; at open, what is left of them is written out as queued.
+//! last of its deliveries; at open, what is left of them is written out as queued. The
+//! dedupe keys are not a table: the index is built from the rows at open (see `keys`).
 
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
