@@ -10,7 +10,10 @@
 //!
 //! Lines leave in time order: each flush merges the threads' lines by their timestamps, and
 //! holds back those stamped after the moment it started (a thread may still be writing one
-//! stamped earlier) for the next flush.
+//! stamped earlier) for the next flush. When one thread wrote all of them (one busy
+//! worker), they are in order already and are written as they are. A flush gives each
+//! thread an emptied buffer of the last flush (at most 512 KiB each), so that a busy
+//! thread's buffer does not grow again from nothing.
 //!
 //! The lines are `tracing-subscriber`'s default (full) format. The delivery line, the only
 //! one written per request, takes a fast path ([`delivery`]) that writes the same bytes.
@@ -123,6 +126,38 @@ fn ordered(chunks: &[Vec<u8>], cut: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
     (ready, later)
 }
 
+/// The timestamp of the last line of `chunk` that has one.
+fn last_time(chunk: &[u8]) -> Option<&[u8]> {
+    let mut end = chunk.len();
+    while end > 0 {
+        let line = &chunk[..end];
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let start = memchr::memrchr(b'\n', line).map_or(0, |at| at + 1);
+        if let Some(time) = line_time(&chunk[start..end]) {
+            return Some(time);
+        }
+        end = start;
+    }
+    None
+}
+
+/// [`ordered`], taking the chunks: when one thread's lines are all there is (one busy
+/// worker) and none is stamped after `cut`, they are in order already and come back as
+/// they are, not copied.
+fn take_ordered(chunks: &mut [Vec<u8>], cut: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+    let mut filled = (0..chunks.len()).filter(|&i| !chunks[i].is_empty());
+    if let (Some(only), None) = (filled.next(), filled.next()) {
+        let in_time = match (cut, last_time(&chunks[only])) {
+            (Some(cut), Some(time)) => time <= cut,
+            _ => true,
+        };
+        if in_time {
+            return (std::mem::take(&mut chunks[only]), Vec::new());
+        }
+    }
+    ordered(chunks, cut)
+}
+
 /// The writer `tracing-subscriber` formats into: the current thread's buffer.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BatchedStderr;
@@ -169,6 +204,26 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
 /// Lines stamped after the last flush began, held for the next one.
 static HELD: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
+/// Buffers a flush emptied, given to the threads at the next: a busy thread's buffer then
+/// does not grow again from nothing after each flush. At most one per thread, each of at
+/// most `KEEP_AT` bytes (a burst's larger ones are freed).
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const KEEP_AT: usize = 2 * FLUSH_AT;
+
+/// Keeps emptied buffers for the next flush (see [`SPARE`]), at most `threads` of them.
+fn recycle(used: impl IntoIterator<Item = Vec<u8>>, threads: usize) {
+    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+    for mut buffer in used {
+        if spare.len() >= threads {
+            break;
+        }
+        if buffer.capacity() > 0 && buffer.capacity() <= KEEP_AT {
+            buffer.clear();
+            spare.push(buffer);
+        }
+    }
+}
+
 /// Writes out every thread's pending lines, in time order (at exit: all of them).
 pub(crate) fn flush() {
     flush_until(None);
@@ -186,20 +241,25 @@ fn flush_until(cut: Option<SystemTime>) {
     let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
     let mut chunks = vec![std::mem::take(&mut *held)];
     let mut buffers = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
-    for buffer in buffers.iter() {
-        chunks.push(std::mem::take(
-            &mut *buffer.lock().unwrap_or_else(PoisonError::into_inner),
-        ));
+    {
+        let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+        for buffer in buffers.iter() {
+            let fresh = spare.pop().unwrap_or_default();
+            let mut pending = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+            chunks.push(std::mem::replace(&mut *pending, fresh));
+        }
     }
     // A thread that ended dropped its handle: only this list holds the buffer now.
     buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
+    let threads = buffers.len();
     drop(buffers);
-    let (ready, later) = ordered(&chunks, cut.map(|_| cut_key.as_slice()));
+    let (ready, later) = take_ordered(&mut chunks, cut.map(|_| cut_key.as_slice()));
     *held = later;
     drop(held);
     if !ready.is_empty() {
         write_stderr(&ready);
     }
+    recycle(std::iter::once(ready).chain(chunks), threads);
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
         write_stderr(

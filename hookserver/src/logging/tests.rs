@@ -166,6 +166,41 @@ fn lines_leave_in_time_order_and_later_ones_wait() {
 }
 
 #[test]
+fn one_thread_s_lines_before_the_cut_leave_uncopied_and_later_ones_still_wait() {
+    let one = b"2026-11-28T03:45:55.000001Z  INFO a1\n2026-11-28T03:45:55.000004Z  INFO a2\n  continued\n".to_vec();
+    let at = one.as_ptr();
+    let cut: &[u8] = b"2026-11-28T03:45:55.000004Z";
+    let (ready, later) = take_ordered(&mut [Vec::new(), one.clone(), Vec::new()], Some(cut));
+    assert_eq!(
+        (ready.as_slice(), later.as_slice()),
+        (one.as_slice(), &b""[..])
+    );
+    let (ready, _) = take_ordered(&mut [Vec::new(), one.clone()], None);
+    assert_eq!(ready, one);
+    let (ready, _) = take_ordered(&mut [one], Some(cut));
+    assert_eq!(ready.as_ptr(), at, "the buffer itself, not a copy");
+    // A line after the cut: it waits, as with several threads.
+    let mixed =
+        b"2026-11-28T03:45:55.000001Z  INFO a1\n2026-11-28T03:45:55.000009Z  INFO a2\n".to_vec();
+    let (ready, later) = take_ordered(&mut [mixed], Some(cut));
+    assert_eq!(ready, b"2026-11-28T03:45:55.000001Z  INFO a1\n");
+    assert_eq!(later, b"2026-11-28T03:45:55.000009Z  INFO a2\n");
+    // Two threads: merged.
+    let a = b"2026-11-28T03:45:55.000002Z  INFO a\n".to_vec();
+    let b = b"2026-11-28T03:45:55.000001Z  INFO b\n".to_vec();
+    let (ready, _) = take_ordered(&mut [a, b], None);
+    assert!(ready.starts_with(b"2026-11-28T03:45:55.000001Z  INFO b\n"));
+}
+
+#[test]
+fn the_last_stamped_line_is_found_past_continuations() {
+    let chunk = b"2026-11-28T03:45:55.000001Z  INFO a\n\x1b[2m2026-11-28T03:45:55.000002Z\x1b[0m b\n  more\n  more\n";
+    assert_eq!(last_time(chunk), Some(&b"2026-11-28T03:45:55.000002Z"[..]));
+    assert_eq!(last_time(b"  only a continuation\n"), None);
+    assert_eq!(last_time(b""), None);
+}
+
+#[test]
 fn a_filtered_out_line_is_not_written() {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
