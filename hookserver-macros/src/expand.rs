@@ -57,7 +57,9 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
             bindings.push(quote_spanned! {ty_span=>
                 let #name: #ty = match __hookserver_delivery.param_now::<#ty>() {
                     ::std::option::Option::Some(::std::result::Result::Ok(value)) => value,
-                    ::std::option::Option::Some(::std::result::Result::Err(response)) => return response,
+                    ::std::option::Option::Some(::std::result::Result::Err(rejection)) => {
+                        return ::hookserver::actix_web::ResponseError::error_response(&rejection)
+                    }
                     ::std::option::Option::None => match __hookserver_delivery.param::<#ty>().await {
                         ::std::result::Result::Ok(value) => value,
                         ::std::result::Result::Err(response) => return response,

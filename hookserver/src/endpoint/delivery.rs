@@ -1,6 +1,6 @@
 //! One delivery on its way to a handler, and how a handler's parameters are read from it.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::cell::{Cell, OnceCell};
 use std::time::Instant;
 
@@ -156,41 +156,39 @@ impl Delivery {
     /// # Errors
     ///
     /// As [`param`](Self::param).
+    /// (The error is a [`Rejection`], not yet an answer: converting it in here would move
+    /// the value once more.)
     #[doc(hidden)]
     #[inline]
-    // The error is the answer itself, built once on a path that ends the delivery.
-    #[allow(clippy::result_large_err)]
-    pub fn param_now<T: 'static>(&self) -> Option<Result<T, HttpResponse>> {
+    pub fn param_now<T: 'static>(&self) -> Option<Result<T, Rejection>> {
         self.read_directly::<T>()
-            .map(|read| read.map_err(|rejection| rejection.error_response()))
     }
 
     /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
     /// (The type test is resolved at compile time, for each `T`.)
     #[inline]
     fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
-        fn cast<T: 'static, U: 'static>(
-            read: Result<U, Rejection>,
-        ) -> Option<Result<T, Rejection>> {
-            let mut slot = Some(read);
-            (&mut slot as &mut dyn Any)
-                .downcast_mut::<Option<Result<T, Rejection>>>()
-                .and_then(Option::take)
+        /// Reads a `U` into `slot` when `T` is `U` (written in place: a payload is not
+        /// moved through a cast).
+        fn read_as<T: 'static, U: FromDelivery + 'static>(
+            delivery: &Delivery,
+            slot: &mut Option<Result<T, Rejection>>,
+        ) -> bool {
+            match (slot as &mut dyn Any).downcast_mut::<Option<Result<U, Rejection>>>() {
+                Some(slot) => {
+                    *slot = Some(U::from_delivery(delivery));
+                    true
+                }
+                None => false,
+            }
         }
-        let wanted = TypeId::of::<T>();
-        if wanted == TypeId::of::<WebhookPayload>() {
-            cast(WebhookPayload::from_delivery(self))
-        } else if wanted == TypeId::of::<HttpRequest>() {
-            cast(HttpRequest::from_delivery(self))
-        } else if wanted == TypeId::of::<Bytes>() {
-            cast(Bytes::from_delivery(self))
-        } else if wanted == TypeId::of::<String>() {
-            cast(String::from_delivery(self))
-        } else if wanted == TypeId::of::<Attempt>() {
-            cast(Attempt::from_delivery(self))
-        } else {
-            None
-        }
+        let mut slot = None;
+        let _ = read_as::<T, WebhookPayload>(self, &mut slot)
+            || read_as::<T, HttpRequest>(self, &mut slot)
+            || read_as::<T, Bytes>(self, &mut slot)
+            || read_as::<T, String>(self, &mut slot)
+            || read_as::<T, Attempt>(self, &mut slot);
+        slot
     }
 }
 

@@ -259,7 +259,7 @@ macro_rules! extract_args {
         $(
             let $arg = match $delivery.param_now::<$arg>() {
                 Some(Ok(value)) => value,
-                Some(Err(response)) => return response,
+                Some(Err(rejection)) => return rejection.error_response(),
                 None => match $delivery.param::<$arg>().await {
                     Ok(value) => value,
                     Err(response) => return response,
