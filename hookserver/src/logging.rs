@@ -12,8 +12,8 @@
 //! holds back those stamped after the moment it started (a thread may still be writing one
 //! stamped earlier) for the next flush. When one thread wrote all of them (one busy
 //! worker), they are in order already and are written as they are. A flush gives each
-//! thread an emptied buffer of the last flush (at most 512 KiB each), so that a busy
-//! thread's buffer does not grow again from nothing.
+//! thread that wrote lines an emptied buffer of the last flush (at most 512 KiB each), so
+//! that a busy thread's buffer does not grow again from nothing.
 //!
 //! The lines are `tracing-subscriber`'s default (full) format. The delivery line, the only
 //! one written per request, takes a fast path ([`delivery`]) that writes the same bytes.
@@ -204,15 +204,14 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
 /// Lines stamped after the last flush began, held for the next one.
 static HELD: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
-/// Buffers a flush emptied, given to the threads at the next: a busy thread's buffer then
-/// does not grow again from nothing after each flush. At most one per thread, each of at
-/// most `KEEP_AT` bytes (a burst's larger ones are freed).
+/// Buffers a flush emptied, given at the next to the threads that wrote lines: a busy
+/// thread's buffer then does not grow again from nothing after each flush. At most one per
+/// thread, each of at most `KEEP_AT` bytes (a burst's larger ones are freed).
 static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 const KEEP_AT: usize = 2 * FLUSH_AT;
 
-/// Keeps emptied buffers for the next flush (see [`SPARE`]), at most `threads` of them.
-fn recycle(used: impl IntoIterator<Item = Vec<u8>>, threads: usize) {
-    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+/// Keeps emptied buffers in `spare` for the next flush, at most `threads` of them.
+fn recycle(spare: &mut Vec<Vec<u8>>, used: impl IntoIterator<Item = Vec<u8>>, threads: usize) {
     for mut buffer in used {
         if spare.len() >= threads {
             break;
@@ -244,9 +243,12 @@ fn flush_until(cut: Option<SystemTime>) {
     {
         let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
         for buffer in buffers.iter() {
-            let fresh = spare.pop().unwrap_or_default();
             let mut pending = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-            chunks.push(std::mem::replace(&mut *pending, fresh));
+            // An idle thread keeps its empty buffer: spares go to the threads that write.
+            if !pending.is_empty() {
+                let fresh = spare.pop().unwrap_or_default();
+                chunks.push(std::mem::replace(&mut *pending, fresh));
+            }
         }
     }
     // A thread that ended dropped its handle: only this list holds the buffer now.
@@ -259,7 +261,8 @@ fn flush_until(cut: Option<SystemTime>) {
     if !ready.is_empty() {
         write_stderr(&ready);
     }
-    recycle(std::iter::once(ready).chain(chunks), threads);
+    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+    recycle(&mut spare, std::iter::once(ready).chain(chunks), threads);
     let dropped = DROPPED.swap(0, Ordering::Relaxed);
     if dropped > 0 {
         write_stderr(

@@ -155,9 +155,8 @@ impl Delivery {
     ///
     /// # Errors
     ///
-    /// As [`param`](Self::param).
-    /// (The error is a [`Rejection`], not yet an answer: converting it in here would move
-    /// the value once more.)
+    /// The [`Rejection`] whose answer [`param`](Self::param) would give; the caller turns
+    /// it into the answer (converting it in here would move the value once more).
     #[doc(hidden)]
     #[inline]
     pub fn param_now<T: 'static>(&self) -> Option<Result<T, Rejection>> {

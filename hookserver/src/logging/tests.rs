@@ -193,6 +193,26 @@ fn one_thread_s_lines_before_the_cut_leave_uncopied_and_later_ones_still_wait() 
 }
 
 #[test]
+fn emptied_buffers_are_kept_one_per_thread_and_never_a_burst_s_large_one() {
+    let mut spare = Vec::new();
+    let used = vec![
+        b"line\n".to_vec(),
+        Vec::with_capacity(KEEP_AT + 1),
+        Vec::new(),
+        Vec::with_capacity(64),
+        Vec::with_capacity(64),
+    ];
+    recycle(&mut spare, used, 2);
+    assert_eq!(spare.len(), 2);
+    assert!(spare
+        .iter()
+        .all(|b| b.is_empty() && b.capacity() <= KEEP_AT));
+    // Already one per thread: nothing more is kept.
+    recycle(&mut spare, vec![Vec::with_capacity(64)], 2);
+    assert_eq!(spare.len(), 2);
+}
+
+#[test]
 fn the_last_stamped_line_is_found_past_continuations() {
     let chunk = b"2026-11-28T03:45:55.000001Z  INFO a\n\x1b[2m2026-11-28T03:45:55.000002Z\x1b[0m b\n  more\n  more\n";
     assert_eq!(last_time(chunk), Some(&b"2026-11-28T03:45:55.000002Z"[..]));

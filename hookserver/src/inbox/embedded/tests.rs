@@ -228,17 +228,23 @@ fn done_deliveries_older_than_the_window_are_purged_and_dead_letters_kept() {
     });
 }
 
-#[test]
-fn a_file_of_another_format_is_refused_with_what_to_do() {
-    let file = TempFile::new("format");
+/// Marks the file (opened alone) as of `format`, with what `more` writes in the same
+/// transaction.
+fn write_format(file: &TempFile, format: &str, more: impl FnOnce(&redb::WriteTransaction)) {
     let db = open_file(&file.0).unwrap();
     let txn = db.begin_write().unwrap();
     txn.open_table(META)
         .unwrap()
-        .insert(FORMAT_KEY, "hookserver-inbox/0")
+        .insert(FORMAT_KEY, format)
         .unwrap();
+    more(&txn);
     txn.commit().unwrap();
-    drop(db);
+}
+
+#[test]
+fn a_file_of_another_format_is_refused_with_what_to_do() {
+    let file = TempFile::new("format");
+    write_format(&file, "hookserver-inbox/0", |_| {});
     let err = Embedded::open(&file.0, &settings(&file, DEFAULT_DEDUPE_WINDOW)).unwrap_err();
     assert!(
         err.contains("\"hookserver-inbox/0\"") && err.contains(FORMAT),
@@ -343,18 +349,12 @@ fn a_file_of_format_2_is_upgraded_and_keeps_its_keys() {
     });
     // As format 2 left it: its keys in a table of their own.
     let keys: redb::TableDefinition<'_, &str, (u64, u64)> = redb::TableDefinition::new("keys");
-    let db = open_file(&file.0).unwrap();
-    let txn = db.begin_write().unwrap();
-    txn.open_table(META)
-        .unwrap()
-        .insert(FORMAT_KEY, FORMAT_2)
-        .unwrap();
-    txn.open_table(keys)
-        .unwrap()
-        .insert("/webhooks/a\nid:old", (1, 0))
-        .unwrap();
-    txn.commit().unwrap();
-    drop(db);
+    write_format(&file, FORMAT_2, |txn| {
+        txn.open_table(keys)
+            .unwrap()
+            .insert("/webhooks/a\nid:old", (1, 0))
+            .unwrap();
+    });
 
     run(async {
         let store = Embedded::open(&file.0, &settings).unwrap();
