@@ -71,7 +71,7 @@ for round in $(seq 1 "$ROUNDS"); do
   run hookserver 7865 env HOOKSERVER_PORT=7865 WEBHOOK_SECRET=bench_secret "$BOT"
   run hookserver-1000 7866 env HOOKSERVER_PORT=7866 WEBHOOK_SECRET=bench_secret "$BOT1000"
   UNIQUE_IDS=1 run hookserver-ids 7865 env HOOKSERVER_PORT=7865 WEBHOOK_SECRET=bench_secret "$BOT"
-  rm -f "$OUT/queued-inbox.redb"
+  rm -f "$OUT/queued-inbox.redb" "$OUT/queued-inbox.redb-wal"
   UNIQUE_IDS=1 run hookserver-queued 7869 env HOOKSERVER_PORT=7869 WEBHOOK_SECRET=bench_secret \
     HOOKSERVER_INBOX="$OUT/queued-inbox.redb" "$QUEUED"
   if [[ -n $PG_URL ]]; then

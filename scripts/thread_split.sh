@@ -9,7 +9,7 @@
 #
 # Example (the queued bot, a fresh inbox file):
 #   cargo build --release -p hookserver-bench --bins
-#   rm -f target/split.redb
+#   rm -f target/split.redb target/split.redb-wal
 #   scripts/thread_split.sh queued 7869 -- env HOOKSERVER_PORT=7869 WEBHOOK_SECRET=bench_secret \
 #     HOOKSERVER_INBOX=target/split.redb target/release/bench_bot_queued
 # Needs: wrk, taskset, setsid (apt-get install -y wrk util-linux). Env: DURATION (default 10, at most 30).

@@ -60,6 +60,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
     let port = common::free_port();
     let inbox = std::env::temp_dir().join(format!("hookserver-evcxr-{}.redb", std::process::id()));
     let _ = std::fs::remove_file(&inbox);
+    let _ = std::fs::remove_file(inbox.with_extension("redb-wal"));
     // evcxr and the runtime process it starts share the guard's process group.
     let mut guard = Guard::spawn(
         Command::new("evcxr")
@@ -151,6 +152,7 @@ fn endpoints_from_cells_are_served_and_relaunch_serves_the_new_set() {
         "a cell failed to compile\n{context}"
     );
     let _ = std::fs::remove_file(&inbox);
+    let _ = std::fs::remove_file(inbox.with_extension("redb-wal"));
 }
 
 fn tail(text: &str, bytes: usize) -> &str {

@@ -1,14 +1,15 @@
-//! The embedded inbox: one redb file (crash-safe), written by one thread that commits
-//! every waiting write in one transaction (group commit: concurrent deliveries share an
-//! fsync, and their arrivals one write: see `tables`), and a schedule in memory of what is
-//! due when.
+//! The embedded inbox: one redb file (crash-safe) and the arrivals' log beside it, written
+//! by one thread that commits every waiting write in one transaction (group commit:
+//! concurrent deliveries share one append to the log and its fsync: see `tables` and
+//! `wal`), and a schedule in memory of what is due when.
 //!
-//! `tables` is what the file holds (and how it is opened, checked and resumed); `keys` is
-//! the dedupe index the writer keeps in memory; `writer` is the thread that writes the
-//! file; this module is the [`Store`] the server calls.
+//! `tables` is what the file holds (and how it is opened, checked and resumed); `wal` is
+//! the arrivals' log; `keys` is the dedupe index the writer keeps in memory; `writer` is
+//! the thread that writes both files; this module is the [`Store`] the server calls.
 
 mod keys;
 mod tables;
+mod wal;
 mod writer;
 
 use std::cmp::Reverse;
@@ -32,6 +33,7 @@ use super::{
 };
 use crate::payload::WebhookPayload;
 use tables::{delivery_of, DELIVERIES, REQUESTS};
+use wal::Wal;
 use writer::Op;
 
 /// The most request bytes of deliveries not yet written out kept in memory: past it, an
@@ -74,13 +76,13 @@ struct Schedule {
     counts: Counts,
     /// Arrivals being stored now (they count towards the limit).
     reserved: usize,
-    /// Deliveries stored only in `ARRIVALS` so far, with their requests: what the API shows
+    /// Deliveries stored only in the log so far, with their requests: what the API shows
     /// of them, and what an attempt reads, comes from here.
     unwritten: BTreeMap<u64, Arc<Unwritten>>,
     unwritten_bytes: usize,
 }
 
-/// A delivery not yet written out of its commit's `ARRIVALS` value.
+/// A delivery not yet written out: its arrival is in the log (and here) only.
 #[derive(Debug)]
 struct Unwritten {
     arrival: Arrival,
@@ -90,8 +92,8 @@ struct Unwritten {
     bytes: usize,
     /// When it was accepted (ms since the epoch).
     received: u64,
-    /// The `ARRIVALS` value it is in.
-    batch: u64,
+    /// The segment of the log its arrival is in.
+    segment: usize,
 }
 
 /// What [`Embedded::request_of`] finds of a delivery: what a [`Job`] needs.
@@ -201,16 +203,24 @@ impl Embedded {
             limit: settings.limit,
             window_ms: u64::try_from(settings.dedupe_window.as_millis()).unwrap_or(u64::MAX),
         };
-        inner.check_format()?;
+        let number = inner.check_format()?;
+        let (mut log, records) = Wal::open(&path, number)
+            .map_err(|err| format!("its arrivals' log {}: {err}", wal::path_of(&path).display()))?;
         let keys = inner
-            .resume(settings.attempts)
+            .resume(settings.attempts, &records)
             .map_err(|err| format!("{err} (the file may be damaged)"))?;
+        drop(records);
+        // What the log held is in the file now, durably: it starts over, and nothing it
+        // held can come back.
+        log.restart()
+            .map_err(|err| format!("its arrivals' log {}: {err}", log.path().display()))?;
+        inner.clear_forgotten().map_err(|err| err.to_string())?;
         let inner = Arc::new(inner);
         let (tx, rx) = mpsc::channel();
         let writer_inner = Arc::clone(&inner);
         let writer = std::thread::Builder::new()
             .name("hookserver-inbox".to_owned())
-            .spawn(move || writer_inner.write_loop(&rx, keys))
+            .spawn(move || writer_inner.write_loop(&rx, keys, log))
             .map_err(|err| err.to_string())?;
         let _ = tx.send(Op::Purge);
         open.retain(|(p, _)| *p != path);

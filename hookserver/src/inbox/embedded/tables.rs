@@ -1,13 +1,14 @@
 //! What the inbox file holds: its tables, a delivery's row, and how the file is checked at
 //! open and resumed after a stop.
 //!
-//! A delivery is acknowledged by one write: the commit's new deliveries go into one
-//! `ARRIVALS` value (one insert per fsync'd commit, however many it holds). A delivery gets
-//! a row of its own in `DELIVERIES` ("is written out") when its first attempt ends, or
-//! earlier when anything else happens to it; one done at its first attempt never has its
-//! request written twice. An `ARRIVALS` value is removed in the commit that writes out the
-//! last of its deliveries; at open, what is left of them is written out as queued. The
-//! dedupe keys are not a table: the index is built from the rows at open (see `keys`).
+//! A delivery is acknowledged by one append to the arrivals' log beside the file (see
+//! `wal`): the commit's new deliveries are one record there, and the redb commit beside it
+//! needs no fsync. A delivery gets a row of its own in `DELIVERIES` ("is written out") when
+//! its first attempt ends, or earlier when anything else happens to it; one done at its
+//! first attempt never has its request written twice. At open, the arrivals the log holds
+//! without a row are written out as queued (and those of `ARRIVALS`, where files of format
+//! 3 kept them). The dedupe keys are not a table: the index is built from the rows at open
+//! (see `keys`).
 
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
@@ -20,8 +21,8 @@ use crate::inbox::{now_ms, Entry, Failed, State};
 
 /// What the file is: checked at open, so that another redb file is not taken for an inbox.
 pub(super) const META: TableDefinition<'_, &str, &str> = TableDefinition::new("hookserver_meta");
-/// The deliveries each acknowledging commit stored, by the id of its first: removed once
-/// each has been written out.
+/// Where files of format 3 kept each acknowledging commit's deliveries (by the id of the
+/// first): written out at open, then empty.
 pub(super) const ARRIVALS: TableDefinition<'_, u64, Vec<ArrivalRow<'static>>> =
     TableDefinition::new("arrivals");
 /// Each written-out delivery's record and status, by id.
@@ -32,16 +33,26 @@ pub(super) const ERRORS: TableDefinition<'_, (u64, u32), (u64, &str)> =
     TableDefinition::new("errors");
 /// The request and body (see `request`) of each written-out delivery not done, by id.
 pub(super) const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests");
+/// Deliveries discarded since the file was opened: the arrivals' log may still hold them,
+/// and reading it at the next open skips them. Emptied at each open.
+pub(super) const FORGOTTEN: TableDefinition<'_, u64, ()> = TableDefinition::new("forgotten");
 /// The dedupe keys of format 2 (`endpoint\nkey` to an id, and when): removed when such a
 /// file is opened, as the index is now built from the rows (see `keys`).
 const KEYS_2: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("keys");
 
 pub(super) const FORMAT_KEY: &str = "format";
-pub(super) const FORMAT: &str = "hookserver-inbox/3";
-/// The format before, upgraded at open: the same tables, and `KEYS_2`.
+/// A number drawn when the file is made, which its log's segments carry: a log left beside
+/// another file (the file removed and made again, say) is not read into it.
+const LOG_KEY: &str = "log";
+pub(super) const FORMAT: &str = "hookserver-inbox/4";
+/// The formats before, upgraded at open. Format 3 kept arrivals in `ARRIVALS` and had no
+/// log beside it (an older build must not open a file whose arrivals are in the log);
+/// format 2 had the same tables, and `KEYS_2`.
+pub(super) const FORMAT_3: &str = "hookserver-inbox/3";
 pub(super) const FORMAT_2: &str = "hookserver-inbox/2";
 
-/// A stored arrival: id, received (ms), endpoint, `Webhook-Id`, dedupe key, request blob.
+/// A stored arrival: id, received (ms), endpoint, `Webhook-Id`, dedupe key, request blob (a
+/// record of the log is a `Vec` of them, in redb's encoding).
 pub(super) type ArrivalRow<'a> = (u64, u64, &'a str, Option<&'a str>, &'a str, &'a [u8]);
 /// A delivery's row: state, tries, round, next due, finished (0: not), received, then its
 /// endpoint, `Webhook-Id` and dedupe key.
@@ -168,9 +179,10 @@ pub(super) fn delivery_of(id: u64, row: DeliveryRow<'_>) -> Result<(Status, Reco
 }
 
 impl Inner {
-    /// A new file becomes an inbox; an existing one must be one (one of format 2 is
-    /// upgraded: its keys table is dropped).
-    pub(super) fn check_format(&self) -> Result<(), String> {
+    /// A new file becomes an inbox; an existing one must be one (one of format 3 is
+    /// upgraded; one of format 2 too, its keys table dropped). Returns the number its log
+    /// carries (drawn now for a file that has none).
+    pub(super) fn check_format(&self) -> Result<u64, String> {
         let fail = |err: &dyn std::fmt::Display| err.to_string();
         let txn = self
             .db()
@@ -186,6 +198,9 @@ impl Inner {
                 .map(|v| v.value().to_owned());
             match format {
                 Some(format) if format == FORMAT => {}
+                Some(format) if format == FORMAT_3 => {
+                    meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(&e))?;
+                }
                 Some(format) if format == FORMAT_2 => {
                     txn.delete_table(KEYS_2).map_err(|e| fail(&e))?;
                     meta.insert(FORMAT_KEY, FORMAT).map_err(|e| fail(&e))?;
@@ -206,21 +221,55 @@ impl Inner {
             txn.open_table(DELIVERIES).map_err(|e| fail(&e))?;
             txn.open_table(ERRORS).map_err(|e| fail(&e))?;
             txn.open_table(REQUESTS).map_err(|e| fail(&e))?;
+            txn.open_table(FORGOTTEN).map_err(|e| fail(&e))?;
+            let log = meta
+                .get(LOG_KEY)
+                .map_err(|e| fail(&e))?
+                .and_then(|v| v.value().parse().ok());
+            let log = match log {
+                Some(log) => log,
+                None => {
+                    let log = getrandom::u64().map_err(|e| fail(&e))?;
+                    meta.insert(LOG_KEY, log.to_string().as_str())
+                        .map_err(|e| fail(&e))?;
+                    log
+                }
+            };
+            drop(meta);
+            txn.commit().map_err(|e| fail(&e))?;
+            Ok(log)
         }
-        txn.commit().map_err(|e| fail(&e))
     }
 
-    /// Writes out the arrivals left in `ARRIVALS` (as queued), then reads every row:
-    /// waiting deliveries are scheduled; one that was running when the process stopped
-    /// counts a failed attempt and runs again (or is dead, if that was its last). Returns
-    /// the dedupe index, built from the rows (in id order: a key names its latest delivery).
-    pub(super) fn resume(&self, attempts: u32) -> Result<KeyIndex, redb::Error> {
+    /// Writes out (as queued) the arrivals the log's `records` hold and those left in
+    /// `ARRIVALS`, unless they have a row or were discarded; then reads every row: waiting
+    /// deliveries are scheduled; one that was running when the process stopped counts a
+    /// failed attempt and runs again (or is dead, if that was its last). Returns the dedupe
+    /// index, built from the rows (in id order: a key names its latest delivery). The
+    /// commit is durable: the log can then start over.
+    pub(super) fn resume(
+        &self,
+        attempts: u32,
+        records: &[Vec<u8>],
+    ) -> Result<KeyIndex, redb::Error> {
         let now = now_ms();
         let mut keys = KeyIndex::new();
         let txn = self.db()?.begin_write()?;
         {
             let mut t = Tables::open(&txn)?;
-            t.write_out_arrivals()?;
+            let mut arrivals = txn.open_table(ARRIVALS)?;
+            let mut left = Vec::new();
+            for item in arrivals.iter()? {
+                let (batch, rows) = item?;
+                left.push(batch.value());
+                t.write_out_arrivals(rows.value())?;
+            }
+            for batch in left {
+                arrivals.remove(batch)?;
+            }
+            for record in records {
+                t.write_out_arrivals(<Vec<ArrivalRow<'_>> as redb::Value>::from_bytes(record))?;
+            }
             let mut interrupted = Vec::new();
             let mut schedule = lock(&self.schedule);
             let mut last = 0;
@@ -267,6 +316,14 @@ impl Inner {
         Ok(keys)
     }
 
+    /// Empties `FORGOTTEN`, once the log has started over (nothing it held can come back).
+    pub(super) fn clear_forgotten(&self) -> Result<(), redb::Error> {
+        let txn = self.db()?.begin_write()?;
+        txn.open_table(FORGOTTEN)?.retain(|_, _| false)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// One written-out delivery as the API shows it.
     pub(super) fn entry(
         &self,
@@ -305,19 +362,19 @@ impl Inner {
 
 /// The tables a write opens.
 pub(super) struct Tables<'t> {
-    pub(super) arrivals: redb::Table<'t, u64, Vec<ArrivalRow<'static>>>,
     pub(super) deliveries: redb::Table<'t, u64, DeliveryRow<'static>>,
     pub(super) errors: redb::Table<'t, (u64, u32), (u64, &'static str)>,
     pub(super) requests: redb::Table<'t, u64, &'static [u8]>,
+    pub(super) forgotten: redb::Table<'t, u64, ()>,
 }
 
 impl<'t> Tables<'t> {
     pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::Error> {
         Ok(Tables {
-            arrivals: txn.open_table(ARRIVALS)?,
             deliveries: txn.open_table(DELIVERIES)?,
             errors: txn.open_table(ERRORS)?,
             requests: txn.open_table(REQUESTS)?,
+            forgotten: txn.open_table(FORGOTTEN)?,
         })
     }
 
@@ -339,35 +396,45 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Gives each arrival still in `ARRIVALS` its own row (queued) and request.
-    fn write_out_arrivals(&mut self) -> Result<(), redb::Error> {
-        let mut left = Vec::new();
-        for item in self.arrivals.iter()? {
-            let (batch, rows) = item?;
-            left.push(batch.value());
-            for (id, received, endpoint, webhook_id, key, blob) in rows.value() {
-                if self.deliveries.get(id)?.is_some() {
-                    continue;
-                }
-                let record = RecordRef {
-                    endpoint,
-                    webhook_id,
-                    key,
-                    received,
-                };
-                self.deliveries
-                    .insert(id, row_of(Status::queued(received), record))?;
-                self.requests.insert(id, blob)?;
+    /// Gives each of `arrivals` its own row (queued) and request, unless it has one or was
+    /// discarded.
+    fn write_out_arrivals(&mut self, arrivals: Vec<ArrivalRow<'_>>) -> Result<(), redb::Error> {
+        for (id, received, endpoint, webhook_id, key, blob) in arrivals {
+            if self.deliveries.get(id)?.is_some() || self.forgotten.get(id)?.is_some() {
+                continue;
             }
-        }
-        for batch in left {
-            self.arrivals.remove(batch)?;
+            let record = RecordRef {
+                endpoint,
+                webhook_id,
+                key,
+                received,
+            };
+            self.deliveries
+                .insert(id, row_of(Status::queued(received), record))?;
+            self.requests.insert(id, blob)?;
         }
         Ok(())
     }
 
+    /// Writes out an arrival kept in memory until now, queued, with its request.
+    pub(super) fn write_out(
+        &mut self,
+        id: u64,
+        record: RecordRef<'_>,
+        blob: &[u8],
+    ) -> Result<(), redb::Error> {
+        self.deliveries
+            .insert(id, row_of(Status::queued(record.received), record))?;
+        self.requests.insert(id, blob)?;
+        Ok(())
+    }
+
     /// Removes a written-out delivery and its errors (its key is the writer's to forget).
-    pub(super) fn forget(&mut self, id: u64) -> Result<(), redb::Error> {
+    /// `discarded`: the log may still hold its arrival, which the next open then skips.
+    pub(super) fn forget(&mut self, id: u64, discarded: bool) -> Result<(), redb::Error> {
+        if discarded {
+            self.forgotten.insert(id, ())?;
+        }
         self.deliveries.remove(id)?;
         self.requests.remove(id)?;
         self.errors

@@ -29,6 +29,7 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(wal::path_of(&self.0));
     }
 }
 
@@ -375,6 +376,15 @@ fn a_file_of_format_2_is_upgraded_and_keeps_its_keys() {
     assert!(!tables.contains(&"keys".to_owned()), "{tables:?}");
 }
 
+/// The number of the closed file's log.
+fn log_number(file: &TempFile) -> u64 {
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    let number = meta.get("log").unwrap().unwrap().value().parse().unwrap();
+    number
+}
+
 /// The ids with a row in `table` of the file (opened alone).
 fn ids_in<V: redb::Value + 'static>(
     file: &TempFile,
@@ -393,7 +403,17 @@ fn ids_in<V: redb::Value + 'static>(
 
 #[test]
 fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
-    use super::tables::{ARRIVALS, DELIVERIES, REQUESTS};
+    use super::tables::{DELIVERIES, REQUESTS};
+    // The arrivals the closed file's log holds: the first id of each.
+    let logged = |file: &TempFile| -> Vec<u64> {
+        let number = log_number(file);
+        let (_, records) = Wal::open(&file.0, number).unwrap();
+        records
+            .iter()
+            .flat_map(|r| <Vec<tables::ArrivalRow<'_>> as redb::Value>::from_bytes(r))
+            .map(|row| row.0)
+            .collect()
+    };
     let file = TempFile::new("arrivals");
     let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
     run(async {
@@ -426,10 +446,10 @@ fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
         drop(store);
     });
     // 1 is done without its request ever written again; 2 waits with its request; 3 is
-    // only in its commit's arrivals.
+    // only in the log (the log holds all three, its record of them one).
     assert_eq!(ids_in(&file, DELIVERIES), [1, 2]);
     assert_eq!(ids_in(&file, REQUESTS), [2]);
-    assert!(!ids_in(&file, ARRIVALS).is_empty());
+    assert_eq!(logged(&file), [1, 2, 3]);
     run(async {
         let store = Embedded::open(&file.0, &settings).unwrap();
         let counts = store.counts().await.unwrap();
@@ -442,7 +462,7 @@ fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
             store.accept(arrival("w3", "{}")).await,
             Ok(Accepted::Duplicate(3))
         );
-        // A commit's arrivals leave with the last of them written out.
+        // The log started over at the open: it holds what arrived since.
         // (The duplicate took id 4.)
         assert_eq!(
             store.accept(arrival("w5", "{}")).await,
@@ -452,7 +472,7 @@ fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
         store.finish(5, 1, Outcome::Done).await;
         drop(store);
     });
-    assert!(ids_in(&file, ARRIVALS).is_empty());
+    assert_eq!(logged(&file), [5]);
     assert_eq!(ids_in(&file, DELIVERIES), [1, 2, 3, 5]);
     assert_eq!(ids_in(&file, REQUESTS), [2, 3]);
 }
@@ -593,4 +613,122 @@ fn a_file_left_mostly_free_is_compacted_at_launch() {
         assert!(size(&file) < COMPACT_ABOVE / 4, "{} bytes", size(&file));
         assert_eq!(store.counts().await.unwrap().queued, 1);
     });
+}
+
+#[test]
+fn a_discarded_delivery_does_not_come_back_from_the_log() {
+    let file = TempFile::new("forgotten");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("gone", "{}")).await.unwrap();
+        store.accept(arrival("kept", "{}")).await.unwrap();
+        // Both are in the log; the first is discarded before any attempt.
+        store.discard(1).await.unwrap();
+        drop(store);
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(store.counts().await.unwrap().queued, 1);
+        claim(&store, 2).await;
+        drop(store);
+        // Still gone at the open after (the log started over at the last one).
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.queued, counts.retrying), (0, 1));
+    });
+}
+
+#[test]
+fn a_full_segment_of_the_log_is_written_out_before_it_is_used_again() {
+    use super::tables::{DELIVERIES, REQUESTS};
+    let file = TempFile::new("segments");
+    let mut settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    settings.limit = 1000;
+    let body = |i: u64| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(4000));
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        for i in 1..=40u64 {
+            let mut arrival = arrival(&format!("s{i}"), "{}");
+            let req = actix_web::test::TestRequest::post()
+                .uri("/webhooks/a")
+                .to_http_request();
+            arrival.request = StoredRequest::of(&req, body(i).as_bytes());
+            assert_eq!(store.accept(arrival).await, Ok(Accepted::Queued(i)));
+        }
+        drop(store);
+    });
+    // The log's segments hold 64 KiB in the unit tests: the first deliveries were written
+    // out (with their requests) when their segment was needed again; the last ones are
+    // only in the log.
+    let written = ids_in(&file, DELIVERIES);
+    assert!(!written.is_empty() && written.len() < 40, "{written:?}");
+    assert_eq!(written, (1..=written.len() as u64).collect::<Vec<_>>());
+    assert_eq!(ids_in(&file, REQUESTS), written);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(store.counts().await.unwrap().queued, 40);
+        for i in 1..=40u64 {
+            let job = claim(&store, i).await;
+            assert_eq!(&job.request.body()[..], body(i).as_bytes());
+        }
+    });
+}
+
+#[test]
+fn a_log_left_beside_a_new_file_is_not_read_into_it() {
+    let file = TempFile::new("other-log");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("old", "{}")).await.unwrap();
+    });
+    // The file removed, its log left: a new file does not take the old deliveries.
+    std::fs::remove_file(&file.0).unwrap();
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        assert_eq!(store.counts().await.unwrap().queued, 0);
+        assert_eq!(
+            store.accept(arrival("old", "{}")).await,
+            Ok(Accepted::Queued(1))
+        );
+    });
+}
+
+#[test]
+fn a_file_of_format_3_is_upgraded_and_its_arrivals_written_out() {
+    use super::tables::{ArrivalRow, ARRIVALS, FORMAT_3};
+    let file = TempFile::new("format-3");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        drop(Embedded::open(&file.0, &settings).unwrap());
+    });
+    // As format 3 left it: a delivery acknowledged in an `ARRIVALS` value.
+    let old = arrival("old", "{\"n\":1}");
+    write_format(&file, FORMAT_3, |txn| {
+        let row: ArrivalRow<'_> = (
+            1,
+            now_ms(),
+            "/webhooks/a",
+            Some("old"),
+            "id:old",
+            old.request.blob(),
+        );
+        txn.open_table(ARRIVALS)
+            .unwrap()
+            .insert(1, vec![row])
+            .unwrap();
+    });
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let job = claim(&store, 1).await;
+        assert_eq!(&job.request.body()[..], b"{\"n\":1}");
+        assert_eq!(
+            store.accept(arrival("old", "{}")).await,
+            Ok(Accepted::Duplicate(1))
+        );
+    });
+    assert!(ids_in(&file, ARRIVALS).is_empty());
+    let db = open_file(&file.0).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn.open_table(META).unwrap();
+    assert_eq!(format.get(FORMAT_KEY).unwrap().unwrap().value(), FORMAT);
 }

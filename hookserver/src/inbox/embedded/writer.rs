@@ -1,11 +1,14 @@
-//! The writer thread: every waiting write in one transaction, committed once (one fsync
-//! when the batch acknowledges something), then each answered and the schedule updated.
+//! The writer thread: every waiting write in one transaction, committed once, then each
+//! answered and the schedule updated.
 //!
-//! The commit's new deliveries are stored as one `ARRIVALS` value; each is written out to a
-//! row of its own by the first write that concerns it (see `tables`).
+//! The commit's new deliveries are made durable by one record of the arrivals' log (one
+//! append, one fsync: see `wal`); the redb commit beside it is fsync'd only when the batch
+//! acknowledges something the log does not hold (an action, a purge, a delivery written
+//! out with its request). Each delivery is written out to a row of its own by the first
+//! write that concerns it (see `tables`).
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,6 +17,7 @@ use tokio::sync::oneshot;
 
 use super::keys::{KeyChanges, KeyIndex, Named};
 use super::tables::{row_of, ArrivalRow, RecordRef, Status, Tables};
+use super::wal::{Wal, MAX_RECORD};
 use super::{lock, size_in_memory, Inner, Live, Unwritten, UNWRITTEN_BYTES};
 use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, State};
 
@@ -70,12 +74,17 @@ impl Op {
         }
     }
 
-    /// Whether committing it acknowledges something to someone: then it is fsync'd.
+    /// Whether someone waits for its commit: then it is made at once.
     pub(super) fn acknowledges(&self) -> bool {
         matches!(
             self,
             Op::Accept { .. } | Op::Retry { .. } | Op::Discard { .. } | Op::Purge
         )
+    }
+
+    /// Whether its commit must be durable in the redb file (an arrival is, by the log).
+    fn needs_sync(&self) -> bool {
+        matches!(self, Op::Retry { .. } | Op::Discard { .. } | Op::Purge)
     }
 }
 
@@ -107,29 +116,27 @@ fn record_of(arrival: &Arrival, received: u64) -> RecordRef<'_> {
 /// What an applied write changes in memory once committed.
 enum Effect {
     None,
-    /// An arrival stored (or found a duplicate); when stored in this commit's `ARRIVALS`
-    /// value only, when it was received and the value's key.
-    Accepted(Accepted, Option<(u64, u64)>),
+    /// An arrival stored (or found a duplicate); when stored in the log only (kept in
+    /// memory until written out), when it was received.
+    Accepted(Accepted, Option<u64>),
     Retried,
     Discarded(State),
     Purged(usize),
     Refused(ActionError),
 }
 
-/// The writer's own count of each `ARRIVALS` value's deliveries not yet written out: the
-/// value is removed with the last.
-#[derive(Debug, Default)]
-struct Batches(HashMap<u64, u32>);
-
 /// What one transaction changes besides its effects: its arrivals and what it wrote out.
 #[derive(Default)]
 struct Staged<'b> {
-    /// This commit's arrivals kept unwritten, and the id of the first (their batch's key).
+    /// This commit's arrivals kept unwritten (one record of the log), and the id of the
+    /// first.
     arrivals: Vec<ArrivalRow<'b>>,
-    batch: u64,
-    /// Their request bytes (towards `UNWRITTEN_BYTES`).
+    first: u64,
+    /// Their size in memory (towards `UNWRITTEN_BYTES`), and about their size in the log.
     bytes: usize,
-    out: WrittenOut,
+    logged: usize,
+    /// The deliveries it wrote out.
+    out: HashSet<u64>,
     /// Its changes to the dedupe index.
     keys: KeyChanges,
     /// A delivery was written out with its request (to be run again later): the commit is
@@ -139,30 +146,37 @@ struct Staged<'b> {
     must_sync: bool,
 }
 
-/// The deliveries a transaction wrote out, and how many of each batch.
-#[derive(Default)]
-struct WrittenOut {
-    ids: HashSet<u64>,
-    per_batch: HashMap<u64, u32>,
+/// Why a commit failed.
+enum CommitError {
+    /// The redb file's (an I/O error there has it reopened).
+    File(redb::Error),
+    /// The log's: its append or flush failed (nothing of the batch counts as stored).
+    Log(std::io::Error),
 }
 
-impl Batches {
-    /// Counts a committed transaction's written-out deliveries off their batches.
-    fn written_out(&mut self, per_batch: HashMap<u64, u32>) {
-        for (batch, count) in per_batch {
-            if let Some(left) = self.0.get_mut(&batch) {
-                *left = left.saturating_sub(count);
-                if *left == 0 {
-                    self.0.remove(&batch);
-                }
-            }
+impl From<redb::Error> for CommitError {
+    fn from(err: redb::Error) -> Self {
+        CommitError::File(err)
+    }
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitError::File(err) => err.fmt(f),
+            CommitError::Log(err) => write!(f, "the arrivals' log: {err}"),
         }
     }
 }
 
+/// About what an arrival adds to a record of the log.
+fn logged_size(arrival: &Arrival) -> usize {
+    let webhook_id = arrival.webhook_id.as_ref().map_or(0, String::len);
+    arrival.request.blob().len() + arrival.endpoint.len() + arrival.key.len() + webhook_id + 64
+}
+
 impl Inner {
-    pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>, mut keys: KeyIndex) {
-        let mut batches = Batches::default();
+    pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>, mut keys: KeyIndex, mut log: Wal) {
         let mut last_purge = SystemTime::now();
         let mut unsynced = 0;
         // Writes that acknowledge nothing wait (at most `HOLD`) for the next commit.
@@ -180,7 +194,7 @@ impl Inner {
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // Stopping: what is held is written, and made durable.
                     if !held.is_empty() {
-                        self.commit(held, true, &mut batches, &mut keys);
+                        self.commit(held, true, &mut keys, &mut log);
                     }
                     return;
                 }
@@ -212,60 +226,58 @@ impl Inner {
                 continue;
             }
             drop_covered_starts(&mut batch);
-            let sync = unsynced >= MAX_UNSYNCED || acknowledges;
-            let synced = self.commit(batch, sync, &mut batches, &mut keys);
+            let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::needs_sync);
+            let synced = self.commit(batch, sync, &mut keys, &mut log);
             unsynced = if synced { 0 } else { unsynced + 1 };
         }
     }
 
-    /// Applies a batch of writes in one transaction, commits it (one fsync when `sync`, or
-    /// when it writes a delivery out with its request), then answers each and updates the
-    /// schedule and the dedupe index. Returns whether the commit was durable.
-    fn commit(
-        &self,
-        batch: Vec<Op>,
-        sync: bool,
-        batches: &mut Batches,
-        keys: &mut KeyIndex,
-    ) -> bool {
-        type Applied = (Vec<Effect>, WrittenOut, KeyChanges, bool);
-        let applied = (|| -> Result<Applied, redb::Error> {
-            let mut txn = self.db()?.begin_write()?;
+    /// Applies a batch of writes in one transaction; appends its arrivals to the log (one
+    /// record, flushed) and commits the transaction (with an fsync when `sync`, or when it
+    /// writes a delivery out with its request); then answers each and updates the schedule
+    /// and the dedupe index. Returns whether the commit was durable.
+    fn commit(&self, batch: Vec<Op>, sync: bool, keys: &mut KeyIndex, log: &mut Wal) -> bool {
+        type Applied = (Vec<Effect>, HashSet<u64>, KeyChanges, bool);
+        let applied = (|| -> Result<Applied, CommitError> {
+            self.make_room(log, &batch)?;
+            let mut txn = self.db()?.begin_write().map_err(redb::Error::from)?;
             let mut effects = Vec::with_capacity(batch.len());
             let mut staged = Staged::default();
             {
                 let mut tables = Tables::open(&txn)?;
                 let now = now_ms();
                 for op in &batch {
-                    let effect = self.apply(&mut tables, &mut staged, batches, keys, op, now)?;
+                    let effect = self.apply(&mut tables, &mut staged, keys, op, now)?;
                     effects.push(effect);
                 }
-                if !staged.arrivals.is_empty() {
-                    tables.arrivals.insert(staged.batch, &staged.arrivals)?;
-                }
+            }
+            if !staged.arrivals.is_empty() {
+                use redb::Value;
+                let record = <Vec<ArrivalRow<'_>> as Value>::as_bytes(&staged.arrivals);
+                log.append(&record, staged.first)
+                    .map_err(CommitError::Log)?;
             }
             let durable = sync || staged.must_sync;
             if !durable {
                 txn.set_durability(Durability::None)
                     .map_err(|err| redb::Error::Corrupted(err.to_string()))?;
             }
-            txn.commit()?;
+            txn.commit().map_err(redb::Error::from)?;
             Ok((effects, staged.out, staged.keys, durable))
         })();
         match applied {
             Ok((effects, out, changes, durable)) => {
                 keys.apply(changes);
-                self.committed(batch, effects, batches);
+                self.committed(batch, effects, log.active());
                 let mut schedule = lock(&self.schedule);
-                for id in out.ids {
+                for id in out {
                     schedule.written_out(id);
                 }
-                batches.written_out(out.per_batch);
                 durable
             }
             Err(err) => {
                 self.failed(batch, &err);
-                if matches!(err, redb::Error::PreviousIo | redb::Error::Io(_)) {
+                if let CommitError::File(redb::Error::PreviousIo | redb::Error::Io(_)) = err {
                     self.reopen();
                 }
                 false
@@ -273,18 +285,60 @@ impl Inner {
         }
     }
 
+    /// Before a commit: before a purge (every 10 minutes), or when the log failed to start
+    /// a segment, every delivery still in memory is written out (durably) and the log
+    /// starts over, so that it holds nothing a purge removes. Before arrivals, when the
+    /// log's active segment may not hold their record, the other segment's deliveries
+    /// still in memory are written out (durably) and the log switches to it.
+    fn make_room(&self, log: &mut Wal, batch: &[Op]) -> Result<(), CommitError> {
+        let purge = batch.iter().any(|op| matches!(op, Op::Purge));
+        let arrivals = batch.iter().any(|op| matches!(op, Op::Accept { .. }));
+        if log.broken() || (purge && log.first_id().is_some()) {
+            self.write_out_unwritten(None)?;
+            log.restart().map_err(CommitError::Log)?;
+        } else if arrivals && !log.fits(MAX_RECORD) {
+            self.write_out_unwritten(Some(1 - log.active()))?;
+            log.switch().map_err(CommitError::Log)?;
+        }
+        Ok(())
+    }
+
+    /// Writes out (queued, with their requests) the deliveries in memory whose arrivals
+    /// are in `segment` of the log (or in either), in one durable commit.
+    fn write_out_unwritten(&self, segment: Option<usize>) -> Result<(), redb::Error> {
+        let leaving: Vec<(u64, Arc<Unwritten>)> = lock(&self.schedule)
+            .unwritten
+            .iter()
+            .filter(|(_, u)| segment.is_none_or(|s| u.segment == s))
+            .map(|(id, u)| (*id, Arc::clone(u)))
+            .collect();
+        let txn = self.db()?.begin_write()?;
+        {
+            let mut tables = Tables::open(&txn)?;
+            for (id, unwritten) in &leaving {
+                let record = record_of(&unwritten.arrival, unwritten.received);
+                tables.write_out(*id, record, unwritten.arrival.request.blob())?;
+            }
+        }
+        txn.commit()?;
+        let mut schedule = lock(&self.schedule);
+        for (id, _) in leaving {
+            schedule.written_out(id);
+        }
+        Ok(())
+    }
+
     /// Applies one write; a delivery not yet written out is written out first.
     fn apply<'b>(
         &self,
         t: &mut Tables<'_>,
         staged: &mut Staged<'b>,
-        batches: &Batches,
         keys: &KeyIndex,
         op: &'b Op,
         now: u64,
     ) -> Result<Effect, redb::Error> {
         if let Some(id) = op.delivery() {
-            if self.write_out(t, staged, batches, op, id, now)? {
+            if self.write_out(t, staged, op, id, now)? {
                 return Ok(Effect::None);
             }
         }
@@ -304,12 +358,14 @@ impl Inner {
                     },
                 );
                 let size = size_in_memory(arrival);
+                let logged = logged_size(arrival);
                 let in_memory = lock(&self.schedule).unwritten_bytes + staged.bytes;
-                if in_memory + size <= UNWRITTEN_BYTES {
+                if in_memory + size <= UNWRITTEN_BYTES && staged.logged + logged <= MAX_RECORD {
                     if staged.arrivals.is_empty() {
-                        staged.batch = *id;
+                        staged.first = *id;
                     }
                     staged.bytes += size;
+                    staged.logged += logged;
                     staged.arrivals.push((
                         *id,
                         now,
@@ -318,12 +374,11 @@ impl Inner {
                         &arrival.key,
                         arrival.request.blob(),
                     ));
-                    Effect::Accepted(Accepted::Queued(*id), Some((now, staged.batch)))
+                    Effect::Accepted(Accepted::Queued(*id), Some(now))
                 } else {
-                    let record = record_of(arrival, now);
-                    t.deliveries
-                        .insert(*id, row_of(Status::queued(now), record))?;
-                    t.requests.insert(*id, arrival.request.blob())?;
+                    // Past memory's bound, or the record's: a row of its own, durably.
+                    t.write_out(*id, record_of(arrival, now), arrival.request.blob())?;
+                    staged.must_sync = true;
                     Effect::Accepted(Accepted::Queued(*id), None)
                 }
             }
@@ -401,7 +456,7 @@ impl Inner {
                     ))
                 }
                 Some((status, record)) => {
-                    t.forget(*id)?;
+                    t.forget(*id, true)?;
                     let key = keys.digest(&record.endpoint, &record.key);
                     staged.keys.forget(keys, key, *id);
                     Effect::Discarded(status.state)
@@ -412,7 +467,7 @@ impl Inner {
                 let mut purged = 0;
                 for id in old {
                     if let Some((_, record)) = t.delivery(id)? {
-                        t.forget(id)?;
+                        t.forget(id, false)?;
                         let key = keys.digest(&record.endpoint, &record.key);
                         staged.keys.forget(keys, key, id);
                         purged += 1;
@@ -430,24 +485,17 @@ impl Inner {
         &self,
         t: &mut Tables<'_>,
         staged: &mut Staged<'_>,
-        batches: &Batches,
         op: &Op,
         id: u64,
         now: u64,
     ) -> Result<bool, redb::Error> {
-        if staged.out.ids.contains(&id) {
+        if staged.out.contains(&id) {
             return Ok(false);
         }
         let Some(unwritten) = lock(&self.schedule).unwritten.get(&id).map(Arc::clone) else {
             return Ok(false);
         };
-        staged.out.ids.insert(id);
-        let written = staged.out.per_batch.entry(unwritten.batch).or_default();
-        *written += 1;
-        let left = batches.0.get(&unwritten.batch).copied().unwrap_or(0);
-        if left <= *written {
-            t.arrivals.remove(unwritten.batch)?;
-        }
+        staged.out.insert(id);
         let record = record_of(&unwritten.arrival, unwritten.received);
         if let Op::Finish {
             number,
@@ -465,14 +513,13 @@ impl Inner {
             t.deliveries.insert(id, row_of(status, record))?;
             return Ok(true);
         }
-        t.deliveries
-            .insert(id, row_of(Status::queued(unwritten.received), record))?;
-        t.requests.insert(id, unwritten.arrival.request.blob())?;
+        t.write_out(id, record, unwritten.arrival.request.blob())?;
         staged.must_sync = true;
         Ok(false)
     }
 
-    fn committed(&self, batch: Vec<Op>, effects: Vec<Effect>, batches: &mut Batches) {
+    /// Answers each write of a committed batch (whose arrivals are in `segment` of the log).
+    fn committed(&self, batch: Vec<Op>, effects: Vec<Effect>, segment: usize) {
         let now = now_ms();
         let mut woke = false;
         let mut compact = false;
@@ -493,8 +540,7 @@ impl Inner {
                             schedule.due.push(Reverse((now, id)));
                             woke = true;
                         }
-                        if let Some((received, batch)) = unwritten {
-                            *batches.0.entry(batch).or_default() += 1;
+                        if let Some(received) = unwritten {
                             let bytes = size_in_memory(&arrival);
                             schedule.unwritten_bytes += bytes;
                             let mut arrival = arrival;
@@ -503,7 +549,7 @@ impl Inner {
                                 arrival,
                                 bytes,
                                 received,
-                                batch,
+                                segment,
                             };
                             schedule.unwritten.insert(id, Arc::new(unwritten));
                         }
@@ -561,7 +607,7 @@ impl Inner {
     /// Nothing of the batch was stored: arrivals are refused (the Hub will retry them),
     /// actions answer the error; attempts' records stay as they were (at worst an attempt
     /// runs again after a restart).
-    fn failed(&self, batch: Vec<Op>, err: &redb::Error) {
+    fn failed(&self, batch: Vec<Op>, err: &CommitError) {
         tracing::error!(error = %err, "the inbox could not commit a write");
         let message = err.to_string();
         for op in batch {
