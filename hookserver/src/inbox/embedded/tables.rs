@@ -33,8 +33,8 @@ pub(super) const ERRORS: TableDefinition<'_, (u64, u32), (u64, &str)> =
     TableDefinition::new("errors");
 /// The request and body (see `request`) of each written-out delivery not done, by id.
 pub(super) const REQUESTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("requests");
-/// Deliveries discarded since the file was opened: the arrivals' log may still hold them,
-/// and reading it at the next open skips them. Emptied at each open.
+/// Deliveries discarded since the log last started over: it may still hold them, and
+/// reading it at the next open skips them. Emptied whenever the log starts over.
 pub(super) const FORGOTTEN: TableDefinition<'_, u64, ()> = TableDefinition::new("forgotten");
 /// The dedupe keys of format 2 (`endpoint\nkey` to an id, and when): removed when such a
 /// file is opened, as the index is now built from the rows (see `keys`).

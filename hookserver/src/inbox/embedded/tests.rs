@@ -617,6 +617,7 @@ fn a_file_left_mostly_free_is_compacted_at_launch() {
 
 #[test]
 fn a_discarded_delivery_does_not_come_back_from_the_log() {
+    use super::tables::FORGOTTEN;
     let file = TempFile::new("forgotten");
     let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
     run(async {
@@ -625,15 +626,26 @@ fn a_discarded_delivery_does_not_come_back_from_the_log() {
         store.accept(arrival("kept", "{}")).await.unwrap();
         // Both are in the log; the first is discarded before any attempt.
         store.discard(1).await.unwrap();
-        drop(store);
+    });
+    assert_eq!(ids_in(&file, FORGOTTEN), [1]);
+    run(async {
         let store = Embedded::open(&file.0, &settings).unwrap();
         assert_eq!(store.counts().await.unwrap().queued, 1);
         claim(&store, 2).await;
-        drop(store);
-        // Still gone at the open after (the log started over at the last one).
+        // Another, discarded; then the purge, before which the log starts over.
+        store.accept(arrival("gone too", "{}")).await.unwrap();
+        store.discard(3).await.unwrap();
+        store.send(Op::Purge);
+        // Answered once the purge's commit is made (the writer takes writes in order).
+        store.accept(arrival("after", "{}")).await.unwrap();
+    });
+    assert_eq!(ids_in(&file, FORGOTTEN), Vec::<u64>::new());
+    run(async {
         let store = Embedded::open(&file.0, &settings).unwrap();
         let counts = store.counts().await.unwrap();
-        assert_eq!((counts.queued, counts.retrying), (0, 1));
+        // 2 was running at the stop; 4 waits; 1 and 3 stay gone.
+        assert_eq!((counts.queued, counts.retrying), (1, 1));
+        claim(&store, 4).await;
     });
 }
 

@@ -239,12 +239,19 @@ impl Inner {
     fn commit(&self, batch: Vec<Op>, sync: bool, keys: &mut KeyIndex, log: &mut Wal) -> bool {
         type Applied = (Vec<Effect>, HashSet<u64>, KeyChanges, bool);
         let applied = (|| -> Result<Applied, CommitError> {
-            self.make_room(log, &batch)?;
+            let restarted = self.make_room(log, &batch)?;
             let mut txn = self.db()?.begin_write().map_err(redb::Error::from)?;
             let mut effects = Vec::with_capacity(batch.len());
             let mut staged = Staged::default();
             {
                 let mut tables = Tables::open(&txn)?;
+                if restarted {
+                    // Nothing the log held can come back now.
+                    tables
+                        .forgotten
+                        .retain(|_, _| false)
+                        .map_err(redb::Error::from)?;
+                }
                 let now = now_ms();
                 for op in &batch {
                     let effect = self.apply(&mut tables, &mut staged, keys, op, now)?;
@@ -289,18 +296,21 @@ impl Inner {
     /// a segment, every delivery still in memory is written out (durably) and the log
     /// starts over, so that it holds nothing a purge removes. Before arrivals, when the
     /// log's active segment may not hold their record, the other segment's deliveries
-    /// still in memory are written out (durably) and the log switches to it.
-    fn make_room(&self, log: &mut Wal, batch: &[Op]) -> Result<(), CommitError> {
+    /// still in memory are written out (durably) and the log switches to it. Returns
+    /// whether the log started over.
+    fn make_room(&self, log: &mut Wal, batch: &[Op]) -> Result<bool, CommitError> {
         let purge = batch.iter().any(|op| matches!(op, Op::Purge));
         let arrivals = batch.iter().any(|op| matches!(op, Op::Accept { .. }));
         if log.broken() || (purge && log.first_id().is_some()) {
             self.write_out_unwritten(None)?;
             log.restart().map_err(CommitError::Log)?;
-        } else if arrivals && !log.fits(MAX_RECORD) {
+            return Ok(true);
+        }
+        if arrivals && !log.fits(MAX_RECORD) {
             self.write_out_unwritten(Some(1 - log.active()))?;
             log.switch().map_err(CommitError::Log)?;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Writes out (queued, with their requests) the deliveries in memory whose arrivals
