@@ -97,7 +97,8 @@ impl WebhooksServer {
 
     /// The inbox file of the queued endpoints (else `HOOKSERVER_INBOX`, else
     /// `hookserver-inbox.redb` in the working directory, or in `/data` on a Space with
-    /// persistent storage). Opened at launch only when an endpoint is queued.
+    /// persistent storage). Opened at launch only when an endpoint is queued. Its log is
+    /// kept beside it, the same name with `-wal` added: keep the two together.
     ///
     /// ```
     /// let app = hookserver::WebhooksServer::new().inbox("/var/lib/bot/inbox.redb");
