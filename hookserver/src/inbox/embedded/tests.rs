@@ -744,3 +744,22 @@ fn a_file_of_format_3_is_upgraded_and_its_arrivals_written_out() {
     let format = txn.open_table(META).unwrap();
     assert_eq!(format.get(FORMAT_KEY).unwrap().unwrap().value(), FORMAT);
 }
+
+#[test]
+fn a_delivery_done_before_a_clean_stop_does_not_run_again() {
+    let file = TempFile::new("clean-stop");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        store.accept(arrival("first", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        // Its end rides with this arrival's commit, which the log makes durable, not redb.
+        store.accept(arrival("second", "{}")).await.unwrap();
+        drop(store);
+        let store = Embedded::open(&file.0, &settings).unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.done, counts.queued), (1, 1));
+        claim(&store, 2).await;
+    });
+}
