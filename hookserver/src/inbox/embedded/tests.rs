@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::tables::{FORMAT, FORMAT_2, FORMAT_KEY, META};
+use super::writer::{HOLD, SYNC_WITHIN};
 use super::*;
 use crate::inbox::{Location, DEFAULT_DEDUPE_WINDOW, DEFAULT_QUEUE_ATTEMPTS};
 
@@ -761,5 +762,35 @@ fn a_delivery_done_before_a_clean_stop_does_not_run_again() {
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.done, counts.queued), (1, 1));
         claim(&store, 2).await;
+    });
+}
+
+#[test]
+fn an_attempt_s_end_is_on_disk_within_a_tenth_of_a_second() {
+    let file = TempFile::new("sync-within");
+    let copy = TempFile::new("sync-within-copy");
+    let first = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        let store = Embedded::open(&file.0, &first).unwrap();
+        store.accept(arrival("a", "{}")).await.unwrap();
+        claim(&store, 1).await;
+        store.finish(1, 1, Outcome::Done).await;
+        // Nothing else comes: the end waits for a commit of its own (`HOLD`), then a durable
+        // one (`SYNC_WITHIN`).
+        tokio::time::sleep(HOLD + SYNC_WITHIN + Duration::from_millis(250)).await;
+        // What a crash now would leave: the files as they are on disk (a commit without
+        // fsync is still in redb's memory).
+        std::fs::copy(&file.0, &copy.0).unwrap();
+        std::fs::copy(wal::path_of(&file.0), wal::path_of(&copy.0)).unwrap();
+        drop(store);
+    });
+    run(async {
+        let store = Embedded::open(&copy.0, &settings(&copy, DEFAULT_DEDUPE_WINDOW)).unwrap();
+        let counts = store.counts().await.unwrap();
+        assert_eq!(
+            (counts.done, counts.queued),
+            (1, 0),
+            "the delivery would run again"
+        );
     });
 }

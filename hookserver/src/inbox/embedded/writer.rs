@@ -23,11 +23,14 @@ use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, Sta
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 4096;
-/// Commits without fsync at most in a row (the next one syncs them all).
+/// Commits without fsync at most in a row, and the longest a commit stays without one
+/// (the next durable commit, empty if need be, syncs them all): what a crash can lose of
+/// the attempts' records, whose deliveries then run again.
 const MAX_UNSYNCED: u32 = 64;
+pub(super) const SYNC_WITHIN: Duration = Duration::from_millis(20);
 /// How long a write that acknowledges nothing (an attempt's start or end) may wait for
 /// the next commit: it then shares that commit instead of making one of its own.
-const HOLD: Duration = Duration::from_millis(50);
+pub(super) const HOLD: Duration = Duration::from_millis(50);
 
 /// How often done deliveries past the dedupe window are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -179,18 +182,23 @@ impl Inner {
     pub(super) fn write_loop(&self, ops: &mpsc::Receiver<Op>, mut keys: KeyIndex, mut log: Wal) {
         let mut last_purge = SystemTime::now();
         let mut unsynced = 0;
+        let mut last_sync = Instant::now();
         // Writes that acknowledge nothing wait (at most `HOLD`) for the next commit.
         let mut held: Vec<Op> = Vec::new();
         let mut held_since = Instant::now();
         loop {
-            let wait = if held.is_empty() {
-                PURGE_EVERY
-            } else {
-                HOLD.saturating_sub(held_since.elapsed())
-            };
+            let sync_due = (unsynced > 0).then(|| SYNC_WITHIN.saturating_sub(last_sync.elapsed()));
+            let hold_due = (!held.is_empty()).then(|| HOLD.saturating_sub(held_since.elapsed()));
+            let wait = sync_due
+                .into_iter()
+                .chain(hold_due)
+                .min()
+                .unwrap_or(PURGE_EVERY);
             let first = match ops.recv_timeout(wait) {
                 Ok(op) => Some(op),
-                Err(mpsc::RecvTimeoutError::Timeout) => held.is_empty().then_some(Op::Purge),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    (held.is_empty() && unsynced == 0).then_some(Op::Purge)
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // Stopping: what is held is written, and made durable.
                     if !held.is_empty() {
@@ -221,14 +229,20 @@ impl Inner {
                 batch.push(Op::Purge);
             }
             let acknowledges = batch.iter().any(Op::acknowledges);
-            if !acknowledges && batch.len() < MAX_BATCH && held_since.elapsed() < HOLD {
+            let sync_now = unsynced > 0 && last_sync.elapsed() >= SYNC_WITHIN;
+            if !acknowledges && !sync_now && batch.len() < MAX_BATCH && held_since.elapsed() < HOLD
+            {
                 held = batch;
                 continue;
             }
             drop_covered_starts(&mut batch);
-            let sync = unsynced >= MAX_UNSYNCED || batch.iter().any(Op::needs_sync);
-            let synced = self.commit(batch, sync, &mut keys, &mut log);
-            unsynced = if synced { 0 } else { unsynced + 1 };
+            let sync = sync_now || unsynced >= MAX_UNSYNCED || batch.iter().any(Op::needs_sync);
+            if self.commit(batch, sync, &mut keys, &mut log) {
+                unsynced = 0;
+                last_sync = Instant::now();
+            } else {
+                unsynced += 1;
+            }
         }
     }
 
