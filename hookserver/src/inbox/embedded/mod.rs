@@ -204,16 +204,15 @@ impl Embedded {
             window_ms: u64::try_from(settings.dedupe_window.as_millis()).unwrap_or(u64::MAX),
         };
         let number = inner.check_format()?;
-        let (mut log, records) = Wal::open(&path, number)
-            .map_err(|err| format!("its arrivals' log {}: {err}", wal::path_of(&path).display()))?;
+        let log_error = |err| format!("its arrivals' log {}: {err}", wal::path_of(&path).display());
+        let (mut log, records) = Wal::open(&path, number).map_err(log_error)?;
         let keys = inner
             .resume(settings.attempts, &records)
             .map_err(|err| format!("{err} (the file may be damaged)"))?;
         drop(records);
         // What the log held is in the file now, durably: it starts over, and nothing it
         // held can come back.
-        log.restart()
-            .map_err(|err| format!("its arrivals' log {}: {err}", log.path().display()))?;
+        log.restart().map_err(log_error)?;
         inner.clear_forgotten().map_err(|err| err.to_string())?;
         let inner = Arc::new(inner);
         let (tx, rx) = mpsc::channel();

@@ -52,7 +52,7 @@ pub(super) const FORMAT_3: &str = "hookserver-inbox/3";
 pub(super) const FORMAT_2: &str = "hookserver-inbox/2";
 
 /// A stored arrival: id, received (ms), endpoint, `Webhook-Id`, dedupe key, request blob (a
-/// record of the log is a `Vec` of them, in redb's encoding).
+/// record of the log holds some: see [`encode_arrivals`]).
 pub(super) type ArrivalRow<'a> = (u64, u64, &'a str, Option<&'a str>, &'a str, &'a [u8]);
 /// A delivery's row: state, tries, round, next due, finished (0: not), received, then its
 /// endpoint, `Webhook-Id` and dedupe key.
@@ -268,7 +268,7 @@ impl Inner {
                 arrivals.remove(batch)?;
             }
             for record in records {
-                t.write_out_arrivals(<Vec<ArrivalRow<'_>> as redb::Value>::from_bytes(record))?;
+                t.write_out_arrivals(decode_arrivals(record)?)?;
             }
             let mut interrupted = Vec::new();
             let mut schedule = lock(&self.schedule);
@@ -360,6 +360,87 @@ impl Inner {
     }
 }
 
+/// One record of the log: its arrivals, each as its id and when it was received (u64 LE),
+/// then its endpoint, `Webhook-Id`, key and request blob, each as a length (u32 LE;
+/// `u32::MAX`: no `Webhook-Id`) and its bytes.
+pub(super) fn encode_arrivals(arrivals: &[ArrivalRow<'_>]) -> Vec<u8> {
+    let size = arrivals
+        .iter()
+        .map(|(_, _, endpoint, webhook_id, key, blob)| {
+            32 + endpoint.len() + webhook_id.map_or(0, str::len) + key.len() + blob.len()
+        })
+        .sum();
+    let mut record = Vec::with_capacity(size);
+    for (id, received, endpoint, webhook_id, key, blob) in arrivals {
+        record.extend_from_slice(&id.to_le_bytes());
+        record.extend_from_slice(&received.to_le_bytes());
+        for part in [
+            Some(endpoint.as_bytes()),
+            webhook_id.map(str::as_bytes),
+            Some(key.as_bytes()),
+            Some(blob),
+        ] {
+            match part {
+                Some(bytes) => {
+                    // A record holds at most `wal::MAX_RECORD` bytes.
+                    let len =
+                        u32::try_from(bytes.len()).expect("a part of a record is under 4 GiB");
+                    record.extend_from_slice(&len.to_le_bytes());
+                    record.extend_from_slice(bytes);
+                }
+                None => record.extend_from_slice(&u32::MAX.to_le_bytes()),
+            }
+        }
+    }
+    record
+}
+
+/// The arrivals of one record of the log ([`encode_arrivals`]'s form). A record's CRC-32
+/// checks, so an inbox wrote it; one that still does not read (a log made by hand, say) is
+/// an error of the open.
+pub(super) fn decode_arrivals(mut record: &[u8]) -> Result<Vec<ArrivalRow<'_>>, redb::Error> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    }
+    fn number(bytes: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?))
+    }
+    fn part<'a>(bytes: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+        let len = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?);
+        if len == u32::MAX {
+            return Some(None);
+        }
+        take(bytes, usize::try_from(len).ok()?).map(Some)
+    }
+    fn text<'a>(bytes: &mut &'a [u8]) -> Option<&'a str> {
+        std::str::from_utf8(part(bytes)??).ok()
+    }
+    let mut arrivals = Vec::new();
+    while !record.is_empty() {
+        let arrival = (|| {
+            let id = number(&mut record)?;
+            let received = number(&mut record)?;
+            let endpoint = text(&mut record)?;
+            let webhook_id = match part(&mut record)? {
+                Some(bytes) => Some(std::str::from_utf8(bytes).ok()?),
+                None => None,
+            };
+            let key = text(&mut record)?;
+            let blob = part(&mut record)??;
+            Some((id, received, endpoint, webhook_id, key, blob))
+        })();
+        let arrival = arrival.ok_or_else(|| {
+            redb::Error::Corrupted(
+                "its arrivals' log holds a record that cannot be read".to_owned(),
+            )
+        })?;
+        arrivals.push(arrival);
+    }
+    Ok(arrivals)
+}
+
 /// The tables a write opens.
 pub(super) struct Tables<'t> {
     pub(super) deliveries: redb::Table<'t, u64, DeliveryRow<'static>>,
@@ -409,14 +490,13 @@ impl<'t> Tables<'t> {
                 key,
                 received,
             };
-            self.deliveries
-                .insert(id, row_of(Status::queued(received), record))?;
-            self.requests.insert(id, blob)?;
+            self.write_out(id, record, blob)?;
         }
         Ok(())
     }
 
-    /// Writes out an arrival kept in memory until now, queued, with its request.
+    /// Writes out an arrival (kept in memory, or read back at open), queued, with its
+    /// request.
     pub(super) fn write_out(
         &mut self,
         id: u64,

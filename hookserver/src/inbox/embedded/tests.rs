@@ -379,11 +379,16 @@ fn a_file_of_format_2_is_upgraded_and_keeps_its_keys() {
 
 /// The number of the closed file's log.
 fn log_number(file: &TempFile) -> u64 {
+    meta(file, "log").parse().unwrap()
+}
+
+/// A value of the closed file's `META` table.
+fn meta(file: &TempFile, key: &str) -> String {
     let db = open_file(&file.0).unwrap();
     let txn = db.begin_read().unwrap();
     let meta = txn.open_table(META).unwrap();
-    let number = meta.get("log").unwrap().unwrap().value().parse().unwrap();
-    number
+    let value = meta.get(key).unwrap().unwrap().value().to_owned();
+    value
 }
 
 /// The ids with a row in `table` of the file (opened alone).
@@ -411,7 +416,7 @@ fn arrivals_are_written_out_by_their_first_write_and_at_the_next_open() {
         let (_, records) = Wal::open(&file.0, number).unwrap();
         records
             .iter()
-            .flat_map(|r| <Vec<tables::ArrivalRow<'_>> as redb::Value>::from_bytes(r))
+            .flat_map(|r| tables::decode_arrivals(r).unwrap())
             .map(|row| row.0)
             .collect()
     };
@@ -740,10 +745,28 @@ fn a_file_of_format_3_is_upgraded_and_its_arrivals_written_out() {
         );
     });
     assert!(ids_in(&file, ARRIVALS).is_empty());
-    let db = open_file(&file.0).unwrap();
-    let txn = db.begin_read().unwrap();
-    let format = txn.open_table(META).unwrap();
-    assert_eq!(format.get(FORMAT_KEY).unwrap().unwrap().value(), FORMAT);
+    assert_eq!(meta(&file, FORMAT_KEY), FORMAT);
+}
+
+#[test]
+fn a_log_record_that_checks_but_cannot_be_read_is_an_error_of_the_open() {
+    let file = TempFile::new("unreadable-record");
+    let settings = settings(&file, DEFAULT_DEDUPE_WINDOW);
+    run(async {
+        drop(Embedded::open(&file.0, &settings).unwrap());
+    });
+    // A record with a right CRC-32 whose bytes are no arrivals (a log made by hand).
+    let (mut log, _) = Wal::open(&file.0, log_number(&file)).unwrap();
+    log.append(&[0xff; 40]).unwrap();
+    drop(log);
+    let err = Embedded::open(&file.0, &settings).unwrap_err();
+    assert!(
+        err.contains("arrivals' log holds a record that cannot be read"),
+        "{err}"
+    );
+    // The file and the log are left as they were: nothing was lost, the open says why.
+    let (_, records) = Wal::open(&file.0, log_number(&file)).unwrap();
+    assert_eq!(records, [vec![0xff; 40]]);
 }
 
 #[test]
@@ -793,4 +816,22 @@ fn an_attempt_s_end_is_on_disk_within_a_tenth_of_a_second() {
             "the delivery would run again"
         );
     });
+}
+
+#[test]
+fn a_record_of_the_log_reads_back_what_was_written_and_a_cut_one_is_an_error() {
+    use super::tables::{decode_arrivals, encode_arrivals, ArrivalRow};
+    let rows: Vec<ArrivalRow<'_>> = vec![
+        (1, 10, "/webhooks/a", Some("w"), "id:w", b"blob"),
+        (2, 11, "/webhooks/b", None, "sha256:x", b""),
+    ];
+    let record = encode_arrivals(&rows);
+    assert_eq!(decode_arrivals(&record).unwrap(), rows);
+    let first = encode_arrivals(&rows[..1]).len();
+    for cut in 1..record.len() {
+        match decode_arrivals(&record[..cut]) {
+            Ok(read) => assert_eq!((cut, read), (first, rows[..1].to_vec())),
+            Err(err) => assert!(err.to_string().contains("cannot be read"), "{err}"),
+        }
+    }
 }

@@ -42,7 +42,6 @@ pub(super) const MAX_RECORD: usize = (SEGMENT / 4) as usize;
 #[derive(Debug)]
 pub(super) struct Wal {
     file: File,
-    path: PathBuf,
     /// The number the inbox file gave its log (in each segment's header).
     number: u64,
     /// The file's length: everything before it is written (zeros at least).
@@ -53,8 +52,8 @@ pub(super) struct Wal {
     /// Each segment's epoch, and the next one to give.
     epochs: [u64; 2],
     next_epoch: u64,
-    /// The first delivery id each segment holds since it started (`None`: none yet).
-    first_ids: [Option<u64>; 2],
+    /// Whether each segment holds a record since it started.
+    holds: [bool; 2],
     /// Starting a segment failed: what the file holds is unknown until the log starts
     /// over, and nothing is appended until then.
     broken: bool,
@@ -82,14 +81,13 @@ impl Wal {
         let len = file.metadata()?.len();
         let mut wal = Wal {
             file,
-            path,
             number,
             len,
             active: 0,
             pos: HEADER,
             epochs: [0; 2],
             next_epoch: 1,
-            first_ids: [None; 2],
+            holds: [false; 2],
             broken: false,
         };
         let mut segments = Vec::new();
@@ -106,11 +104,6 @@ impl Wal {
             records.extend(wal.read_records(segment, epoch)?);
         }
         Ok((wal, records))
-    }
-
-    /// The log's file.
-    pub(super) fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Empties both segments (each under a new epoch) and appends to the first again. What
@@ -144,9 +137,9 @@ impl Wal {
         self.pos + (RECORD_HEAD + len) as u64 <= SEGMENT
     }
 
-    /// The first delivery id either segment holds (`None`: both are empty).
-    pub(super) fn first_id(&self) -> Option<u64> {
-        self.first_ids.iter().flatten().min().copied()
+    /// Whether either segment holds a record.
+    pub(super) fn holds_records(&self) -> bool {
+        self.holds.contains(&true)
     }
 
     /// Appends to the other segment from now on, emptied under a new epoch: what it held
@@ -161,10 +154,9 @@ impl Wal {
         Ok(())
     }
 
-    /// Appends one record holding `payload` (the arrivals of deliveries from `first_id`
-    /// on) and flushes it. On an error nothing counts as appended: the next append writes
-    /// over the same place.
-    pub(super) fn append(&mut self, payload: &[u8], first_id: u64) -> io::Result<()> {
+    /// Appends one record holding `payload` and flushes it. On an error nothing counts as
+    /// appended: the next append writes over the same place.
+    pub(super) fn append(&mut self, payload: &[u8]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other("a segment could not be started"));
         }
@@ -184,7 +176,7 @@ impl Wal {
         write_at(&self.file, &record, at)?;
         self.file.sync_data()?;
         self.pos += record.len() as u64;
-        self.first_ids[self.active].get_or_insert(first_id);
+        self.holds[self.active] = true;
         Ok(())
     }
 
@@ -206,7 +198,7 @@ impl Wal {
         self.zero_up_to(at + HEADER)?;
         write_at(&self.file, &header, at)?;
         self.epochs[segment] = epoch;
-        self.first_ids[segment] = None;
+        self.holds[segment] = false;
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use redb::Durability;
 use tokio::sync::oneshot;
 
 use super::keys::{KeyChanges, KeyIndex, Named};
-use super::tables::{row_of, ArrivalRow, RecordRef, Status, Tables};
+use super::tables::{encode_arrivals, row_of, ArrivalRow, RecordRef, Status, Tables};
 use super::wal::{Wal, MAX_RECORD};
 use super::{lock, size_in_memory, Inner, Live, Unwritten, UNWRITTEN_BYTES};
 use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, State};
@@ -131,10 +131,8 @@ enum Effect {
 /// What one transaction changes besides its effects: its arrivals and what it wrote out.
 #[derive(Default)]
 struct Staged<'b> {
-    /// This commit's arrivals kept unwritten (one record of the log), and the id of the
-    /// first.
+    /// This commit's arrivals kept unwritten (one record of the log).
     arrivals: Vec<ArrivalRow<'b>>,
-    first: u64,
     /// Their size in memory (towards `UNWRITTEN_BYTES`), and about their size in the log.
     bytes: usize,
     logged: usize,
@@ -273,9 +271,7 @@ impl Inner {
                 }
             }
             if !staged.arrivals.is_empty() {
-                use redb::Value;
-                let record = <Vec<ArrivalRow<'_>> as Value>::as_bytes(&staged.arrivals);
-                log.append(&record, staged.first)
+                log.append(&encode_arrivals(&staged.arrivals))
                     .map_err(CommitError::Log)?;
             }
             let durable = sync || staged.must_sync;
@@ -315,7 +311,7 @@ impl Inner {
     fn make_room(&self, log: &mut Wal, batch: &[Op]) -> Result<bool, CommitError> {
         let purge = batch.iter().any(|op| matches!(op, Op::Purge));
         let arrivals = batch.iter().any(|op| matches!(op, Op::Accept { .. }));
-        if log.broken() || (purge && log.first_id().is_some()) {
+        if log.broken() || (purge && log.holds_records()) {
             self.write_out_unwritten(None)?;
             log.restart().map_err(CommitError::Log)?;
             return Ok(true);
@@ -385,9 +381,6 @@ impl Inner {
                 let logged = logged_size(arrival);
                 let in_memory = lock(&self.schedule).unwritten_bytes + staged.bytes;
                 if in_memory + size <= UNWRITTEN_BYTES && staged.logged + logged <= MAX_RECORD {
-                    if staged.arrivals.is_empty() {
-                        staged.first = *id;
-                    }
                     staged.bytes += size;
                     staged.logged += logged;
                     staged.arrivals.push((

@@ -50,13 +50,13 @@ fn records_are_read_back_in_order_across_a_switch() {
     let log = TempLog::new("order");
     let (mut wal, records) = log.open();
     assert!(records.is_empty());
-    assert_eq!(wal.first_id(), None);
-    wal.append(&payload(1, 100), 1).unwrap();
-    wal.append(&payload(2, 5000), 2).unwrap();
-    assert_eq!(wal.first_id(), Some(1));
+    assert!(!wal.holds_records());
+    wal.append(&payload(1, 100)).unwrap();
+    wal.append(&payload(2, 5000)).unwrap();
+    assert!(wal.holds_records());
     wal.switch().unwrap();
     assert_eq!(wal.active(), 1);
-    wal.append(&payload(3, 10), 9).unwrap();
+    wal.append(&payload(3, 10)).unwrap();
     drop(wal);
     assert_eq!(
         log.read(),
@@ -76,21 +76,22 @@ fn the_log_is_named_after_the_inbox_file() {
 fn a_segment_started_again_no_longer_holds_its_old_records() {
     let log = TempLog::new("epochs");
     let (mut wal, _) = log.open();
-    wal.append(&payload(1, 300), 1).unwrap();
-    wal.append(&payload(2, 300), 2).unwrap();
+    wal.append(&payload(1, 300)).unwrap();
+    wal.append(&payload(2, 300)).unwrap();
     wal.switch().unwrap();
-    wal.append(&payload(3, 300), 3).unwrap();
+    wal.append(&payload(3, 300)).unwrap();
     // Back to the first segment: its two records are behind the new, shorter one.
     wal.switch().unwrap();
-    wal.append(&payload(4, 10), 4).unwrap();
-    assert_eq!(wal.first_id(), Some(3));
+    wal.append(&payload(4, 10)).unwrap();
+    assert!(wal.holds_records());
     drop(wal);
     assert_eq!(log.read(), [payload(3, 300), payload(4, 10)]);
     // Started over at an open: nothing it held counts.
     let (mut wal, records) = log.open();
     assert_eq!(records.len(), 2);
+    assert!(!wal.holds_records());
     assert_eq!(log.read(), Vec::<Vec<u8>>::new());
-    wal.append(&payload(5, 1), 5).unwrap();
+    wal.append(&payload(5, 1)).unwrap();
     drop(wal);
     assert_eq!(log.read(), [payload(5, 1)]);
 }
@@ -99,7 +100,7 @@ fn a_segment_started_again_no_longer_holds_its_old_records() {
 fn a_log_of_another_number_holds_nothing() {
     let log = TempLog::new("number");
     let (mut wal, _) = log.open();
-    wal.append(&payload(1, 10), 1).unwrap();
+    wal.append(&payload(1, 10)).unwrap();
     drop(wal);
     assert_eq!(
         Wal::open(&log.0, NUMBER + 1).unwrap().1,
@@ -112,9 +113,9 @@ fn a_log_of_another_number_holds_nothing() {
 fn a_torn_or_damaged_record_ends_the_reading() {
     let log = TempLog::new("torn");
     let (mut wal, _) = log.open();
-    wal.append(&payload(1, 1000), 1).unwrap();
-    wal.append(&payload(2, 1000), 2).unwrap();
-    wal.append(&payload(3, 1000), 3).unwrap();
+    wal.append(&payload(1, 1000)).unwrap();
+    wal.append(&payload(2, 1000)).unwrap();
+    wal.append(&payload(3, 1000)).unwrap();
     drop(wal);
     let file = OpenOptions::new()
         .write(true)
@@ -139,11 +140,11 @@ fn a_record_fits_only_within_its_segment_and_a_failed_append_counts_nothing() {
     assert!(wal.fits(MAX_RECORD));
     let mut appended = 0;
     while wal.fits(MAX_RECORD) {
-        wal.append(&payload(1, MAX_RECORD), 1).unwrap();
+        wal.append(&payload(1, MAX_RECORD)).unwrap();
         appended += 1;
     }
     assert!(appended >= 3, "{appended} records of the largest size");
-    assert!(wal.append(&payload(2, MAX_RECORD), 2).is_err());
+    assert!(wal.append(&payload(2, MAX_RECORD)).is_err());
     // The refused append wrote nothing: the records before it are intact.
     drop(wal);
     assert_eq!(log.read().len(), appended);
@@ -155,10 +156,10 @@ fn the_file_grows_by_small_chunks_while_small() {
     let (mut wal, _) = log.open();
     let len = || std::fs::metadata(path_of(&log.0)).unwrap().len();
     assert_eq!(len(), SMALL_CHUNK);
-    wal.append(&payload(1, 10_000), 1).unwrap();
+    wal.append(&payload(1, 10_000)).unwrap();
     assert_eq!(len(), SMALL_CHUNK);
     // The second segment starts past the first one.
     wal.switch().unwrap();
-    wal.append(&payload(2, 10_000), 2).unwrap();
+    wal.append(&payload(2, 10_000)).unwrap();
     assert_eq!(len(), SEGMENT + SMALL_CHUNK);
 }
