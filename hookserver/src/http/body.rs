@@ -1,6 +1,9 @@
 //! Reading a request's body: within a size limit and a time limit, or off the connection
 //! unread. The endpoints and the dashboard read theirs the same way.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::web::{self, Bytes, BytesMut};
@@ -10,19 +13,37 @@ use crate::rejection::Rejection;
 /// The whole body, within `limit` bytes and `timeout` from `since` (when the request
 /// arrived: the deadline costs no clock reading of its own); the failure as a
 /// [`Rejection`] (400 unreadable, 413 too large, 408 too slow).
+///
+/// A body that has come by the second poll costs no timer. actix-web polls a handler as
+/// soon as a request's head is parsed, before it hands over the body bytes read with it,
+/// and polls it again in the same turn; a delivery's body has usually come by then. A
+/// body still incomplete at the second poll is read within the deadline.
+/// (`tests/hostile`'s `a_content_length_that_lies` checks that a request whose body never
+/// comes is answered 408.)
 pub(crate) async fn read_limited(
     payload: web::Payload,
     limit: usize,
     timeout: Duration,
     since: Instant,
 ) -> Result<Bytes, Rejection> {
+    let mut read = pin!(collect(payload, limit));
+    let mut first = true;
+    let early = poll_fn(|cx| match read.as_mut().poll(cx) {
+        Poll::Ready(read) => Poll::Ready(Some(read)),
+        Poll::Pending if std::mem::take(&mut first) => Poll::Pending,
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(read) = early {
+        return read;
+    }
     let Some(deadline) = since.checked_add(timeout) else {
         // Past what the clock can hold (`Duration::MAX`, say): no limit, as tokio's own
         // `timeout` reads it.
-        return collect(payload, limit).await;
+        return read.await;
     };
     let deadline = tokio::time::Instant::from_std(deadline);
-    match tokio::time::timeout_at(deadline, collect(payload, limit)).await {
+    match tokio::time::timeout_at(deadline, read).await {
         Ok(read) => read,
         Err(_) => Err(Rejection::BodyTimeout(timeout)),
     }
