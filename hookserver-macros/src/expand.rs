@@ -56,7 +56,7 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
             // payload), else through actix-web's extractor.
             bindings.push(quote_spanned! {ty_span=>
                 let #name: #ty = match __hookserver_delivery.param_now::<#ty>() {
-                    ::std::option::Option::Some(::std::result::Result::Ok(value)) => value,
+                    ::std::option::Option::Some(::std::result::Result::Ok(value)) => *value,
                     ::std::option::Option::Some(::std::result::Result::Err(rejection)) => {
                         return ::hookserver::actix_web::ResponseError::error_response(&rejection)
                     }

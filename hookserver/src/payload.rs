@@ -209,6 +209,12 @@ impl WebhookPayload {
     /// ```
     #[inline]
     pub fn from_slice(body: &[u8]) -> Result<Self, crate::Rejection> {
+        Self::from_slice_boxed(body).map(|payload| *payload)
+    }
+
+    /// [`from_slice`](Self::from_slice) into a box.
+    #[inline]
+    pub(crate) fn from_slice_boxed(body: &[u8]) -> Result<Box<Self>, crate::Rejection> {
         // serde would take a JSON array for a struct, field by field: the Hub sends an object.
         let first = body
             .iter()

@@ -140,7 +140,9 @@ impl Delivery {
     /// actix-web extractor's own error too, with its status).
     pub async fn param<T: FromRequest + 'static>(&self) -> Result<T, HttpResponse> {
         if let Some(read) = self.read_directly::<T>() {
-            return read.map_err(|rejection| rejection.error_response());
+            return read
+                .map(|value| *value)
+                .map_err(|rejection| rejection.error_response());
         }
         let mut payload = Payload::from(self.body.clone());
         T::from_request(self.request(), &mut payload)
@@ -159,23 +161,23 @@ impl Delivery {
     /// it into the answer (converting it in here would move the value once more).
     #[doc(hidden)]
     #[inline]
-    pub fn param_now<T: 'static>(&self) -> Option<Result<T, Rejection>> {
+    pub fn param_now<T: 'static>(&self) -> Option<Result<Box<T>, Rejection>> {
         self.read_directly::<T>()
     }
 
     /// The parameter of type `T` read with [`FromDelivery`], if `T` is one of those types.
     /// (The type test is resolved at compile time, for each `T`.)
     #[inline]
-    fn read_directly<T: 'static>(&self) -> Option<Result<T, Rejection>> {
+    fn read_directly<T: 'static>(&self) -> Option<Result<Box<T>, Rejection>> {
         /// Reads a `U` into `slot` when `T` is `U` (written in place: a payload is not
         /// moved through a cast).
         fn read_as<T: 'static, U: FromDelivery + 'static>(
             delivery: &Delivery,
-            slot: &mut Option<Result<T, Rejection>>,
+            slot: &mut Option<Result<Box<T>, Rejection>>,
         ) -> bool {
-            match (slot as &mut dyn Any).downcast_mut::<Option<Result<U, Rejection>>>() {
+            match (slot as &mut dyn Any).downcast_mut::<Option<Result<Box<U>, Rejection>>>() {
                 Some(slot) => {
-                    *slot = Some(U::from_delivery(delivery));
+                    *slot = Some(U::from_delivery_boxed(delivery));
                     true
                 }
                 None => false,
@@ -214,12 +216,25 @@ pub(crate) trait FromDelivery: Sized {
     ///
     /// Why the delivery does not fit, as an HTTP answer.
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection>;
+
+    /// Reads the parameter into a box (moved about cheaply on its way to the handler).
+    ///
+    /// # Errors
+    ///
+    /// Why the delivery does not fit, as an HTTP answer.
+    fn from_delivery_boxed(delivery: &Delivery) -> Result<Box<Self>, Rejection> {
+        Self::from_delivery(delivery).map(Box::new)
+    }
 }
 
 impl FromDelivery for WebhookPayload {
-    #[inline]
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        let payload = WebhookPayload::from_slice(&delivery.body)?;
+        Self::from_delivery_boxed(delivery).map(|payload| *payload)
+    }
+
+    #[inline]
+    fn from_delivery_boxed(delivery: &Delivery) -> Result<Box<Self>, Rejection> {
+        let payload = WebhookPayload::from_slice_boxed(&delivery.body)?;
         // The payload is parsed here once: the log line and the delivery log read this.
         let _ = delivery.info.set(EventInfo::of(&payload));
         Ok(payload)

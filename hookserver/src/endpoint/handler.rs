@@ -258,7 +258,7 @@ macro_rules! extract_args {
     ($delivery:ident, $($arg:ident),*) => {
         $(
             let $arg = match $delivery.param_now::<$arg>() {
-                Some(Ok(value)) => value,
+                Some(Ok(value)) => *value,
                 Some(Err(rejection)) => return rejection.error_response(),
                 None => match $delivery.param::<$arg>().await {
                     Ok(value) => value,
