@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use subtle::ConstantTimeEq;
+use constant_time_eq::constant_time_eq;
 
 /// The name of the header that carries the secret (matched in any case).
 pub const SECRET_HEADER: &str = "x-webhook-secret";
@@ -54,7 +54,7 @@ impl Secret {
 
     /// Checks the header first, then the query string's `secret` parameter.
     ///
-    /// The comparison runs in constant time for a given length (`subtle`): how many
+    /// The comparison runs in constant time for a given length (`constant_time_eq`): how many
     /// leading bytes match does not change how long it takes.
     pub(crate) fn check(&self, header: Option<&[u8]>, query: &str) -> SecretCheck {
         let given = match header {
@@ -83,24 +83,24 @@ impl Secret {
     /// Whether `given` is the secret or a previous one: each compared in constant time,
     /// all of them every time (which one matched, if any, takes as long).
     pub(crate) fn matches(&self, given: &[u8]) -> bool {
-        let mut matched = given.ct_eq(&self.0);
+        let mut matched = constant_time_eq(given, &self.0);
         for previous in &self.1 {
-            matched |= given.ct_eq(previous);
+            matched |= constant_time_eq(given, previous);
         }
-        bool::from(matched)
+        matched
     }
 }
 
 /// Compared in constant time, as every secret is.
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        bool::from(self.0.ct_eq(&other.0))
+        constant_time_eq(&self.0, &other.0)
             && self.1.len() == other.1.len()
             && self
                 .1
                 .iter()
                 .zip(&other.1)
-                .all(|(a, b)| bool::from(a.ct_eq(b)))
+                .all(|(a, b)| constant_time_eq(a, b))
     }
 }
 
