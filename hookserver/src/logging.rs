@@ -310,11 +310,13 @@ impl DeliveryLine<'_> {
         level_of(self.status)
     }
 
-    fn message(&self) -> &'static str {
+    /// Everything before the path: the level, the target, the message and `path=`, as
+    /// the full format writes them (one copy instead of five).
+    fn head(&self) -> &'static [u8] {
         match self.status {
-            0..=399 => "delivery",
-            400..=499 => "delivery refused",
-            _ => "delivery failed",
+            0..=399 => b"  INFO hookserver::delivery: delivery path=",
+            400..=499 => b"  WARN hookserver::delivery: delivery refused path=",
+            _ => b" ERROR hookserver::delivery: delivery failed path=",
         }
     }
 }
@@ -404,24 +406,14 @@ pub fn format_delivery(out: &mut Vec<u8>, now: SystemTime, line: &DeliveryLine<'
     // One reservation for the whole line (the fixed parts take under 120 bytes).
     out.reserve(128 + line.path.len() + line.scope.len() + line.action.len());
     timestamp(out, now);
-    out.extend_from_slice(match line.level() {
-        Level::INFO => b"  INFO ",
-        Level::WARN => b"  WARN ",
-        _ => b" ERROR ",
-    });
-    out.extend_from_slice(DELIVERY_TARGET.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(line.message().as_bytes());
-    out.extend_from_slice(b" path=");
+    out.extend_from_slice(line.head());
     out.extend_from_slice(line.path.as_bytes());
     out.extend_from_slice(b" status=");
     out.extend_from_slice(itoa::Buffer::new().format(line.status).as_bytes());
     out.extend_from_slice(b" latency_us=");
     out.extend_from_slice(itoa::Buffer::new().format(line.latency_us).as_bytes());
-    out.extend_from_slice(b" scope=");
-    quoted(out, line.scope);
-    out.extend_from_slice(b" action=");
-    quoted(out, line.action);
+    quoted(out, b" scope=\"", line.scope);
+    quoted(out, b" action=\"", line.action);
     out.push(b'\n');
 }
 
@@ -485,23 +477,25 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
     });
     // ".123456Z": the micros with their leading zeros, from 1_123_456 without its "1".
     let micros = 1_000_000 + since_epoch.subsec_micros();
-    out.push(b'.');
-    out.extend_from_slice(&itoa::Buffer::new().format(micros).as_bytes()[1..]);
-    out.push(b'Z');
+    let mut fraction = *b".000000Z";
+    fraction[1..7].copy_from_slice(&itoa::Buffer::new().format(micros).as_bytes()[1..]);
+    out.extend_from_slice(&fraction);
 }
 
-/// `value` as `{:?}` writes it: between double quotes, escaped where needed.
-fn quoted(out: &mut Vec<u8>, value: &str) {
+/// `name` (as ` scope="`: it ends with the opening quote), then `value` as `{:?}` writes
+/// it: escaped where needed, and its closing quote.
+fn quoted(out: &mut Vec<u8>, name: &[u8], value: &str) {
     // Printable ASCII but `"` and `\` is written as it is (a scope or an action always is).
     let plain = value
         .bytes()
         .all(|byte| matches!(byte, b' ' | b'!' | b'#'..=b'[' | b']'..=b'~'));
     if plain {
-        out.push(b'"');
+        out.extend_from_slice(name);
         out.extend_from_slice(value.as_bytes());
         out.push(b'"');
     } else {
         use std::io::Write as _;
+        out.extend_from_slice(&name[..name.len() - 1]);
         let _ = write!(out, "{value:?}");
     }
 }
