@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 
+use actix_web::body::BoxBody;
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode, Uri};
@@ -198,7 +199,7 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
         Ok(body) => {
             use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
             // A static header value: no media type to format and check per answer.
-            let mut response = HttpResponse::with_body(StatusCode::OK, body).map_into_boxed_body();
+            let mut response = HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

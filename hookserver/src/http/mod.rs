@@ -56,12 +56,15 @@ impl Shared {
 /// `/healthz`, and a JSON 404 for every path no other route takes.
 pub(crate) fn routes(config: &mut web::ServiceConfig, shared: web::Data<Shared>) {
     let limit = shared.body_limit;
+    // Handed to each delivery by the route itself: no look-up among the app's data.
+    let for_deliveries = shared.clone();
+    let deliver = move |req, payload| dispatch::dispatch(req, payload, for_deliveries.clone());
     config
         .app_data(shared)
         // Limits actix-web's own body extractors (used by `add_webhook` handlers).
         .app_data(web::PayloadConfig::new(limit))
         // A prefix scope, not a `{name:.*}` pattern: routing costs no regex per request.
-        .service(web::scope("/webhooks").default_service(web::to(dispatch::dispatch)))
+        .service(web::scope("/webhooks").default_service(web::to(deliver)))
         .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
