@@ -109,9 +109,7 @@ impl DeliveryLog {
         let (record, response) = match leaving {
             Some(mut old) if reusable(&old) => {
                 let slot = Arc::get_mut(&mut old).expect("held by no one else");
-                let data = std::mem::take(&mut slot.data);
-                let (record, response) = Record::new(id, incoming, response, data);
-                *slot = record;
+                let response = slot.rewrite(id, incoming, response);
                 (old, response)
             }
             _ => {

@@ -141,14 +141,47 @@ pub(crate) struct Incoming<'a> {
 
 impl Record {
     /// Records `incoming` with the answer `response`, which is given back unchanged, in
-    /// `data` (a buffer to reuse, or a new one). A refused request (its body not read)
-    /// keeps only [`KEPT_REFUSED_HEADERS`] of headers.
+    /// `data` (a buffer to reuse, or a new one).
     pub(super) fn new(
         id: u64,
         incoming: Incoming<'_>,
         response: HttpResponse,
-        mut data: Vec<u8>,
+        data: Vec<u8>,
     ) -> (Self, HttpResponse) {
+        let mut record = Record {
+            id,
+            received: incoming.started,
+            kind: incoming.kind,
+            replay_of: None,
+            endpoint: None,
+            method: Method::POST,
+            path: None,
+            query: String::new(),
+            client: None,
+            headers_cut: false,
+            data,
+            headers_end: 0,
+            body_end: 0,
+            answer_start: 0,
+            body_len: None,
+            status: 0,
+            duration: Duration::ZERO,
+            answer_len: None,
+            info: EventInfo::default(),
+        };
+        let response = record.rewrite(id, incoming, response);
+        (record, response)
+    }
+
+    /// Makes this record (one leaving the log, say) the record of `incoming` with the
+    /// answer `response`, which is given back unchanged; its buffer is reused. A refused
+    /// request (its body not read) keeps only [`KEPT_REFUSED_HEADERS`] of headers.
+    pub(super) fn rewrite(
+        &mut self,
+        id: u64,
+        incoming: Incoming<'_>,
+        response: HttpResponse,
+    ) -> HttpResponse {
         let status = response.status().as_u16();
         let body = incoming
             .body
@@ -170,58 +203,49 @@ impl Record {
             KEPT_REFUSED_HEADERS
         };
         // Exactly what is kept: the buffer never holds more than `RECORD_BOUND`.
+        let data = &mut self.data;
         if data.capacity() > RECORD_BOUND {
-            data = Vec::new();
+            *data = Vec::new();
         }
         data.clear();
         // Room for the most headers kept (not counted first: a pass over them costs as much
         // as packing them); a buffer reused from an earlier record has it already.
         data.reserve_exact(headers_limit + body.len() + content_type.len() + kept_answer.len());
-        let headers_cut = !pack(incoming.headers, headers_limit, &mut data);
-        let headers_end = data.len();
+        self.headers_cut = !pack(incoming.headers, headers_limit, data);
+        self.headers_end = data.len();
         data.extend_from_slice(body);
-        let body_end = data.len();
+        self.body_end = data.len();
         data.extend_from_slice(content_type);
-        let answer_start = data.len();
+        self.answer_start = data.len();
         data.extend_from_slice(kept_answer);
-        let answer_len = streamed.is_none().then_some(answer.len());
+        self.answer_len = streamed.is_none().then_some(answer.len());
         let response = match streamed {
             None => head.set_body(BoxBody::new(answer)),
             Some(stream) => head.set_body(stream),
         };
-        let record = Record {
-            id,
-            received: incoming.started,
-            kind: incoming.kind,
-            replay_of: incoming.replay_of,
-            endpoint: incoming.endpoint.cloned(),
-            method: incoming.method.clone(),
-            path: match incoming.endpoint {
-                Some(endpoint) if **endpoint == *incoming.path => None,
-                _ => Some(cut_str(incoming.path, KEPT_LINE).into()),
-            },
-            query: if incoming.query.is_empty() {
-                String::new()
-            } else {
-                cut_str(
-                    &redact_query(cut_str(incoming.query, 4 * KEPT_LINE)),
-                    KEPT_LINE,
-                )
-                .to_owned()
-            },
-            client: incoming.client,
-            headers_cut,
-            data,
-            headers_end,
-            body_end,
-            answer_start,
-            body_len: incoming.body.map(Bytes::len),
-            status,
-            duration: incoming.duration,
-            answer_len,
-            info: incoming.info,
+        self.id = id;
+        self.received = incoming.started;
+        self.kind = incoming.kind;
+        self.replay_of = incoming.replay_of;
+        self.endpoint = incoming.endpoint.cloned();
+        self.method = incoming.method.clone();
+        self.path = match incoming.endpoint {
+            Some(endpoint) if **endpoint == *incoming.path => None,
+            _ => Some(cut_str(incoming.path, KEPT_LINE).into()),
         };
-        (record, response)
+        self.query.clear();
+        if !incoming.query.is_empty() {
+            self.query.push_str(cut_str(
+                &redact_query(cut_str(incoming.query, 4 * KEPT_LINE)),
+                KEPT_LINE,
+            ));
+        }
+        self.client = incoming.client;
+        self.body_len = incoming.body.map(Bytes::len);
+        self.status = status;
+        self.duration = incoming.duration;
+        self.info = incoming.info;
+        response
     }
 
     /// The memory this record holds (at most [`RECORD_BOUND`]).
