@@ -151,9 +151,9 @@ impl Delivery {
     }
 
     /// Reads a parameter that needs no actix-web extraction (`WebhookPayload`,
-    /// `HttpRequest`, `Bytes`, `String`, `Attempt`) at once, without a future: `None` for any
-    /// other type, which [`param`](Self::param) reads. (Used by generated code: a payload
-    /// read here is moved fewer times on its way to the handler.)
+    /// `HttpRequest`, `Bytes`, `String`, `Attempt`) at once, without a future, in a box:
+    /// `None` for any other type, which [`param`](Self::param) reads. (Used by generated
+    /// code: a payload of about 750 bytes is moved as a pointer on its way to the handler.)
     ///
     /// # Errors
     ///
