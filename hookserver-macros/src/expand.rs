@@ -53,7 +53,10 @@ pub(crate) fn webhook_endpoint(endpoint: &Endpoint) -> TokenStream {
             });
         } else {
             // Read at once when no extractor is needed (no future: fewer moves of a
-            // payload), else through actix-web's extractor.
+            // payload), else through actix-web's extractor. The same match as
+            // `extract_args!` in `hookserver/src/endpoint/handler.rs`, written out here: a
+            // shared `macro_rules!` turned a parameter that is no extractor into three
+            // errors instead of one at its type.
             bindings.push(quote_spanned! {ty_span=>
                 let #name: #ty = match __hookserver_delivery.param_now::<#ty>() {
                     ::std::option::Option::Some(::std::result::Result::Ok(value)) => *value,
