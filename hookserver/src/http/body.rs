@@ -14,10 +14,11 @@ use crate::rejection::Rejection;
 /// arrived: the deadline costs no clock reading of its own); the failure as a
 /// [`Rejection`] (400 unreadable, 413 too large, 408 too slow).
 ///
-/// A body that has come by the second poll costs no timer. actix-web polls a handler as
-/// soon as a request's head is parsed, before it hands over the body bytes read with it,
-/// and polls it again in the same turn; a delivery's body has usually come by then. A
-/// body still incomplete at the second poll is read within the deadline.
+/// A body that has come by the second poll costs no timer. actix-web's HTTP/1 dispatcher
+/// (hookserver serves no other) polls a handler as soon as a request's head is parsed,
+/// before it hands over the body bytes read with it, and polls it again in the same turn;
+/// a delivery's body has usually come by then. A body still incomplete at the second poll
+/// is read within the deadline.
 /// (`tests/hostile`'s `a_content_length_that_lies` checks that a request whose body never
 /// comes is answered 408.)
 pub(crate) async fn read_limited(
