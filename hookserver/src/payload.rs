@@ -209,12 +209,18 @@ impl WebhookPayload {
     /// ```
     #[inline]
     pub fn from_slice(body: &[u8]) -> Result<Self, crate::Rejection> {
-        Self::from_slice_boxed(body).map(|payload| *payload)
+        Self::parse(body)
     }
 
-    /// [`from_slice`](Self::from_slice) into a box.
+    /// [`from_slice`](Self::from_slice) into a box (parsed there, not moved into it).
     #[inline]
     pub(crate) fn from_slice_boxed(body: &[u8]) -> Result<Box<Self>, crate::Rejection> {
+        Self::parse(body)
+    }
+
+    /// A payload, as `Self` or `Box<Self>` (serde builds either).
+    #[inline]
+    fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, crate::Rejection> {
         // serde would take a JSON array for a struct, field by field: the Hub sends an object.
         let first = body
             .iter()

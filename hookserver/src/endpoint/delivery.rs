@@ -227,15 +227,18 @@ pub(crate) trait FromDelivery: Sized {
     }
 }
 
+/// The payload is parsed once, by the handler's parameter: the log line and the delivery
+/// log read what it says from the delivery.
 impl FromDelivery for WebhookPayload {
     fn from_delivery(delivery: &Delivery) -> Result<Self, Rejection> {
-        Self::from_delivery_boxed(delivery).map(|payload| *payload)
+        let payload = WebhookPayload::from_slice(&delivery.body)?;
+        let _ = delivery.info.set(EventInfo::of(&payload));
+        Ok(payload)
     }
 
     #[inline]
     fn from_delivery_boxed(delivery: &Delivery) -> Result<Box<Self>, Rejection> {
         let payload = WebhookPayload::from_slice_boxed(&delivery.body)?;
-        // The payload is parsed here once: the log line and the delivery log read this.
         let _ = delivery.info.set(EventInfo::of(&payload));
         Ok(payload)
     }
