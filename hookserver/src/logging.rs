@@ -313,9 +313,9 @@ impl DeliveryLine<'_> {
     /// Everything before the path: the level, the target, the message and `path=`, as
     /// the full format writes them (one copy instead of five).
     fn head(&self) -> &'static [u8] {
-        match self.status {
-            0..=399 => b"  INFO hookserver::delivery: delivery path=",
-            400..=499 => b"  WARN hookserver::delivery: delivery refused path=",
+        match self.level() {
+            Level::INFO => b"  INFO hookserver::delivery: delivery path=",
+            Level::WARN => b"  WARN hookserver::delivery: delivery refused path=",
             _ => b" ERROR hookserver::delivery: delivery failed path=",
         }
     }
