@@ -20,7 +20,8 @@
 # rounds and the ratios against the ceiling as a Markdown table.
 #
 # Needs: wrk, jq, curl, python3 (apt-get install -y wrk jq curl); valgrind for the
-# instruction counts at the end (scripts/instructions.py).
+# instruction counts and cache misses at the end (scripts/instructions.py,
+# scripts/cache_misses.py).
 # The servers' logs go to $BENCH_LOG_DIR (default /dev/shm/hookserver-bench, a tmpfs, when
 # it can be written, removed at exit; else target/bench): at these rates a bot logs about 4 MB/s, and on the
 # disk its writeback shares the device with the queued bot's fsyncs (BENCHMARKS.md).
@@ -93,6 +94,16 @@ if command -v valgrind >/dev/null; then
     "hookserver=7865=HOOKSERVER_PORT=7865 WEBHOOK_SECRET=bench_secret $BOT" \
     "hookserver-log-off=7868=HOOKSERVER_PORT=7868 HOOKSERVER_DELIVERY_LOG=0 WEBHOOK_SECRET=bench_secret $BOT" \
     "hookserver-1000=7866=HOOKSERVER_PORT=7866 WEBHOOK_SECRET=bench_secret $BOT1000"
+  # Cache misses per delivery at 64 connections (cachegrind's simulated caches): where
+  # req/s at c=64 goes that instruction counts do not show, with each log's share.
+  echo "== cache misses per delivery, 64 connections (cachegrind)" >&2
+  echo
+  python3 "$ROOT/scripts/cache_misses.py" \
+    "ceiling=7863=PORT=7863 WORKERS=1 $CEILING" \
+    "hookserver=7865=HOOKSERVER_PORT=7865 WEBHOOK_SECRET=bench_secret $BOT" \
+    "hookserver-log-off=7868=HOOKSERVER_PORT=7868 HOOKSERVER_DELIVERY_LOG=0 WEBHOOK_SECRET=bench_secret $BOT" \
+    "hookserver-lines-off=7868=HOOKSERVER_PORT=7868 RUST_LOG=warn WEBHOOK_SECRET=bench_secret $BOT" \
+    "hookserver-both-off=7868=HOOKSERVER_PORT=7868 RUST_LOG=warn HOOKSERVER_DELIVERY_LOG=0 WEBHOOK_SECRET=bench_secret $BOT"
 else
-  echo "(valgrind not found: no instruction counts; apt-get install -y valgrind)" >&2
+  echo "(valgrind not found: no instruction counts nor cache misses; apt-get install -y valgrind)" >&2
 fi
