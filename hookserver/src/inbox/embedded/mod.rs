@@ -32,18 +32,13 @@ use super::{
     Settings, State, Store,
 };
 use crate::payload::WebhookPayload;
-use tables::{delivery_of, DELIVERIES, REQUESTS};
+use tables::{compact_if_sparse, delivery_of, open_file, DELIVERIES, REQUESTS};
 use wal::Wal;
 use writer::Op;
 
 /// The most request bytes of deliveries not yet written out kept in memory: past it, an
 /// arrival is written out at once (its request read back from the file when its turn comes).
 const UNWRITTEN_BYTES: usize = 32 * 1024 * 1024;
-/// redb's page cache (its default is 1 GiB).
-const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
-/// Files smaller than this are never compacted (see `compact_if_sparse`); 1 MiB in the
-/// unit tests, which write a few MiB.
-const COMPACT_ABOVE: u64 = if cfg!(test) { 1 } else { 16 } * 1024 * 1024;
 /// Why a running attempt ended when the process stopped during it.
 const INTERRUPTED: &str = "interrupted: the process stopped during this attempt";
 
@@ -313,53 +308,6 @@ impl Drop for Embedded {
             .take();
         let this: *const Embedded = self;
         lock(&OPEN).retain(|(_, weak)| weak.as_ptr() != this);
-    }
-}
-
-/// Opens (or creates) the file with a bounded page cache: the inbox's working set is the
-/// deliveries waiting now, not the whole file.
-fn open_file(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
-    Database::builder()
-        .set_cache_size(REDB_CACHE_BYTES)
-        .create(path)
-}
-
-/// Gives the file's free pages back to the disk when most of it is free (a burst of
-/// deliveries since purged, say): redb reuses free pages but keeps the file at its largest.
-/// Done at launch and after a purge that removed most of what the file held (the writer
-/// then holds the file: a 35 MiB file of free pages took 17 ms); a failure leaves the file
-/// as it was (compaction is crash-safe) and is only a warning.
-fn compact_if_sparse(db: &mut Database, path: &std::path::Path) {
-    let Ok(before) = std::fs::metadata(path).map(|m| m.len()) else {
-        return;
-    };
-    if before < COMPACT_ABOVE {
-        return;
-    }
-    let used = db.begin_write().and_then(|txn| {
-        let stats = txn.stats().map_err(redb::TransactionError::from)?;
-        txn.abort().map_err(redb::TransactionError::from)?;
-        Ok(stats.allocated_pages() * stats.page_size() as u64)
-    });
-    let Ok(used) = used else { return };
-    if used.saturating_mul(2) > before {
-        return;
-    }
-    let started = Instant::now();
-    match db.compact() {
-        Ok(_) => {
-            let after = std::fs::metadata(path).map_or(before, |m| m.len());
-            tracing::info!(
-                path = %path.display(),
-                before_mib = before >> 20,
-                after_mib = after >> 20,
-                took = ?started.elapsed(),
-                "the inbox file was mostly free pages: compacted"
-            );
-        }
-        Err(err) => {
-            tracing::warn!(path = %path.display(), error = %err, "the inbox file could not be compacted; it stays as it was")
-        }
     }
 }
 

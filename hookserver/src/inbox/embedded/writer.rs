@@ -5,7 +5,9 @@
 //! append, one fsync: see `wal`); the redb commit beside it is fsync'd only when the batch
 //! acknowledges something the log does not hold (an action, a purge, a delivery written
 //! out with its request). Each delivery is written out to a row of its own by the first
-//! write that concerns it (see `tables`).
+//! write that concerns it (see `tables`). The writes it takes are `op`'s.
+
+mod op;
 
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -13,13 +15,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use redb::Durability;
-use tokio::sync::oneshot;
 
 use super::keys::{KeyChanges, KeyIndex, Named};
 use super::tables::{encode_arrivals, row_of, ArrivalRow, RecordRef, Status, Tables};
 use super::wal::{Wal, MAX_RECORD};
 use super::{lock, size_in_memory, Inner, Live, Unwritten, UNWRITTEN_BYTES};
 use crate::inbox::{now_ms, Accepted, ActionError, Arrival, Outcome, Refused, State};
+use op::drop_covered_starts;
+pub(super) use op::Op;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 4096;
@@ -34,77 +37,6 @@ pub(super) const HOLD: Duration = Duration::from_millis(50);
 
 /// How often done deliveries past the dedupe window are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
-
-/// A write for the writer thread.
-pub(super) enum Op {
-    Accept {
-        id: u64,
-        arrival: Arrival,
-        reply: oneshot::Sender<Result<Accepted, Refused>>,
-    },
-    Start {
-        id: u64,
-    },
-    Finish {
-        id: u64,
-        number: u32,
-        outcome: Outcome,
-    },
-    Release {
-        id: u64,
-    },
-    Retry {
-        id: u64,
-        reply: oneshot::Sender<Result<(), ActionError>>,
-    },
-    Discard {
-        id: u64,
-        reply: oneshot::Sender<Result<(), ActionError>>,
-    },
-    Purge,
-}
-
-impl Op {
-    /// The delivery it concerns, once stored.
-    fn delivery(&self) -> Option<u64> {
-        match self {
-            Op::Start { id }
-            | Op::Finish { id, .. }
-            | Op::Release { id }
-            | Op::Retry { id, .. }
-            | Op::Discard { id, .. } => Some(*id),
-            Op::Accept { .. } | Op::Purge => None,
-        }
-    }
-
-    /// Whether someone waits for its commit: then it is made at once.
-    pub(super) fn acknowledges(&self) -> bool {
-        matches!(
-            self,
-            Op::Accept { .. } | Op::Retry { .. } | Op::Discard { .. } | Op::Purge
-        )
-    }
-
-    /// Whether its commit must be durable in the redb file (an arrival is, by the log).
-    fn needs_sync(&self) -> bool {
-        matches!(self, Op::Retry { .. } | Op::Discard { .. } | Op::Purge)
-    }
-}
-
-/// Drops the start of an attempt whose end is in the same batch: the end records the
-/// attempt's number too (one write instead of two, under load the common case).
-fn drop_covered_starts(batch: &mut Vec<Op>) {
-    let finished: HashSet<u64> = batch
-        .iter()
-        .filter_map(|op| match op {
-            Op::Finish { id, .. } => Some(*id),
-            _ => None,
-        })
-        .collect();
-    if !finished.is_empty() {
-        batch.retain(|op| !matches!(op, Op::Start { id } if finished.contains(id)));
-    }
-}
 
 /// An arrival's record, borrowed.
 fn record_of(arrival: &Arrival, received: u64) -> RecordRef<'_> {

@@ -2,6 +2,7 @@
 //! upgraded), and files left mostly free (compacted).
 
 use super::*;
+use crate::inbox::embedded::tables::COMPACT_ABOVE;
 
 #[test]
 fn a_file_of_another_format_is_refused_with_what_to_do() {
