@@ -212,7 +212,7 @@ impl WebhookPayload {
         Self::parse(body)
     }
 
-    /// [`from_slice`](Self::from_slice) into a box (parsed there, not moved into it).
+    /// [`from_slice`](Self::from_slice) into a box (serde parses the value, then boxes it).
     #[inline]
     pub(crate) fn from_slice_boxed(body: &[u8]) -> Result<Box<Self>, crate::Rejection> {
         Self::parse(body)
