@@ -23,15 +23,13 @@ Each server must listen on 127.0.0.1:PORT and take `X-Webhook-Secret: bench_secr
 import argparse
 import os
 import shlex
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from instructions import PAYLOAD, wait_port  # noqa: E402
+from instructions import PAYLOAD, under_valgrind  # noqa: E402
 from rawhttp import read_response, request  # noqa: E402
 
 CACHES = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=524288,8,64"]
@@ -49,38 +47,21 @@ def count(command, port, conns, rounds, body):
     """Cachegrind's totals, by event, for `rounds` rounds over `conns` connections."""
     fd, out = tempfile.mkstemp(prefix="cachegrind.", suffix=".out")
     os.close(fd)
-    env = dict(os.environ)
-    while command and "=" in command[0]:
-        key, _, value = command.pop(0).partition("=")
-        env[key] = value
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=yes", *CACHES,
-         f"--cachegrind-out-file={out}"] + command,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    socks = []
-    try:
-        wait_port(port, proc)
+    tool = ["--tool=cachegrind", "--cache-sim=yes", *CACHES, f"--cachegrind-out-file={out}"]
+    with under_valgrind(tool, command, port):
         socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(conns)]
-        message = request(port, body)
-        for _ in range(rounds):
-            for sock in socks:
-                sock.sendall(message)
-            for sock in socks:
-                status = read_response(sock)
-                if status != 200:
-                    raise RuntimeError(f"{command[0]} answered {status}")
-    finally:
-        for sock in socks:
-            sock.close()
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            message = request(port, body)
+            for _ in range(rounds):
+                for sock in socks:
+                    sock.sendall(message)
+                for sock in socks:
+                    status = read_response(sock)
+                    if status != 200:
+                        raise RuntimeError(f"{shlex.join(command)} answered {status}, not 200")
+        finally:
+            for sock in socks:
+                sock.close()
     events, totals = None, None
     with open(out) as f:
         for line in f:

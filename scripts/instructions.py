@@ -13,6 +13,7 @@ Each server must listen on 127.0.0.1:PORT and need `X-Webhook-Secret: bench_secr
 Run by scripts/bench.sh --instructions.
 """
 import argparse
+import contextlib
 import glob
 import os
 import shlex
@@ -42,26 +43,25 @@ def wait_port(port, proc, timeout=120):
     raise RuntimeError("server did not start")
 
 
-def count(command, port, n, secret, body):
-    out = tempfile.mktemp(prefix="callgrind.", suffix=".out")
+@contextlib.contextmanager
+def under_valgrind(tool_args, command, port):
+    """Runs `command` (`VAR=VALUE` words first, then the program) under valgrind with
+    `tool_args`, waits for its port, and stops it with SIGTERM (SIGKILL after 120 s) at
+    the end of the block."""
     env = dict(os.environ)
+    command = list(command)
     while command and "=" in command[0]:
         key, _, value = command.pop(0).partition("=")
         env[key] = value
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + command,
+        ["valgrind", *tool_args] + command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_port(port, proc)
-        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        message = request(port, body, secret)
-        for _ in range(n):
-            sock.sendall(message)
-            read_response(sock)
-        sock.close()
+        yield
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -69,6 +69,17 @@ def count(command, port, n, secret, body):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def count(command, port, n, secret, body):
+    out = tempfile.mktemp(prefix="callgrind.", suffix=".out")
+    with under_valgrind(["--tool=callgrind", f"--callgrind-out-file={out}"], command, port):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        message = request(port, body, secret)
+        for _ in range(n):
+            sock.sendall(message)
+            read_response(sock)
+        sock.close()
     total = 0
     for path in glob.glob(out + "*"):
         with open(path) as f:
